@@ -1,0 +1,173 @@
+"""All configuration in one place: ``RENOWN_*`` environment variables and an optional TOML file.
+
+Precedence, highest first: explicit arguments (the CLI), environment variables, the
+TOML file named by ``RENOWN_CONFIG`` (or ``--config``), the defaults below. Values that
+are unsafe or contradict each other are refused at start-up with a message that names
+the setting, rather than discovered hours later by a consumer that misbehaves.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from ingest.decode import is_account_id
+
+CONFIG_ENV = "RENOWN_CONFIG"
+
+
+class SettingsError(ValueError):
+    """Configuration refused at start-up; the message lists every problem found."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RENOWN_", extra="forbid", validate_default=True, frozen=True
+    )
+
+    database_url: str = Field(
+        default="sqlite:///renown.db",
+        description="SQLAlchemy URL; SQLite file in the working directory by default, "
+        "postgresql://user@host/db in production.",
+    )
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="Comma-separated host:port list. Unset: `renown demo` starts the embedded "
+        "broker; `renown ingest` and `renown produce` refuse to run.",
+    )
+    topic: str = Field(default="renown.events", description="The topic events arrive on.")
+    topic_partitions: int = Field(default=4, ge=1, le=10_000,
+                                  description="Partitions when Renown creates the topic.")
+    dead_letter_topic: str | None = Field(
+        default=None, description="Also forward dead letters here (the database always keeps them)."
+    )
+    group_id: str = Field(default="renown-ingest", min_length=1, max_length=255)
+    batch_size: int = Field(default=1000, ge=1, le=100_000,
+                            description="Messages applied per database transaction at most.")
+    poll_timeout_ms: int = Field(default=500, ge=10, le=60_000)
+    session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
+    heartbeat_interval_ms: int = Field(default=3_000, ge=100, le=100_000)
+    seeds: list[str] = Field(
+        default_factory=list,
+        description="Pre-trusted accounts (moderators, verified humans) that trust flows from.",
+    )
+    decay_half_life_days: float = Field(default=180.0, gt=0, le=36_500)
+    teleport: float = Field(default=0.15, gt=0, lt=1,
+                            description="Probability of returning to the seeds at each step.")
+    tolerance: float = Field(default=1e-10, gt=0, le=1e-3)
+    max_iterations: int = Field(default=1000, ge=1, le=100_000)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL: {exc}") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError("only sqlite:// and postgresql:// databases are supported")
+        return value
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap_list(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{server!r} is not host:port")
+        return ",".join(s.strip() for s in value.split(","))
+
+    @field_validator("topic", "dead_letter_topic")
+    @classmethod
+    def _topic_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value or len(value) > 249 or any(
+            not (c.isascii() and (c.isalnum() or c in "._-")) for c in value
+        ) or value in (".", ".."):
+            raise ValueError(f"{value!r} is not a valid Kafka topic name")
+        return value
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _split_seeds(cls, value: Any) -> Any:
+        if isinstance(value, str):  # RENOWN_SEEDS=a.near,b.near
+            return [s.strip() for s in value.split(",") if s.strip()]
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _valid_seeds(cls, value: list[str]) -> list[str]:
+        bad = [s for s in value if not is_account_id(s)]
+        if bad:
+            raise ValueError(f"not NEAR account ids: {bad}")
+        return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.dead_letter_topic is not None and self.dead_letter_topic == self.topic:
+            raise ValueError("dead_letter_topic must differ from topic (it would loop)")
+        if self.heartbeat_interval_ms * 3 > self.session_timeout_ms:
+            raise ValueError(
+                "heartbeat_interval_ms must be at most a third of session_timeout_ms, "
+                "or consumers are evicted from the group between heartbeats"
+            )
+        if self.poll_timeout_ms >= self.session_timeout_ms:
+            raise ValueError("poll_timeout_ms must be below session_timeout_ms")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = os.environ.get(CONFIG_ENV)
+        if path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
+        return tuple(sources)
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings for logs: the database password hidden."""
+        data = self.model_dump()
+        data["database_url"] = make_url(self.database_url).render_as_string(hide_password=True)
+        return data
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings once, in ``main()``, turning every problem into one clear error."""
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise SettingsError(f"config file {str(path)!r} does not exist")
+        os.environ[CONFIG_ENV] = str(path)
+    elif (env_path := os.environ.get(CONFIG_ENV)) and not Path(env_path).is_file():
+        raise SettingsError(f"{CONFIG_ENV}={env_path!r}: no such file")
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "settings"
+            env = f"RENOWN_{where.upper()}" if err["loc"] else "settings"
+            problems.append(f"  {where} ({env}): {err['msg']}")
+        raise SettingsError("invalid configuration:\n" + "\n".join(problems)) from None
+    except (OSError, ValueError) as exc:  # an unreadable or invalid TOML file
+        raise SettingsError(f"could not read the configuration: {exc}") from None

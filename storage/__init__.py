@@ -1,0 +1,1 @@
+"""Persistence: typed models, repositories that never commit, the unit of work, migrations."""

@@ -1,0 +1,289 @@
+"""SQLAlchemy 2.0 typed models: the one schema that runs on SQLite and PostgreSQL.
+
+Design rules, so that ingest stays exactly-once and scoring stays order-independent:
+
+* ``events`` keeps every applied datum with its idempotency key (unique); every
+  derived row points back to the event that made it, so derived tables can be
+  rebuilt from ``events`` alone.
+* Facts are stored as they arrived; anything that depends on the arrival order of
+  two events (a vote on content whose authorship arrives later, a retraction, a
+  derived work whose parent is unknown yet) is resolved at scoring time by joins,
+  never at ingest time. Kafka orders only within a partition, so ingest must not
+  assume more.
+* ``consumer_offsets`` is the truth about what has been applied; it is written in
+  the same transaction as the rows it covers.
+
+Schema changes go through Alembic (``storage/migrations``); the tests check that the
+migration and these models agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants 64 bits for
+# tables that grow with the chain.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+ACCOUNT_LEN = 64
+ID_LEN = 256
+DOMAIN_LEN = 64
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, bytes: LargeBinary}
+
+
+class Account(Base):
+    """A NEAR account seen in any event; the integer id keeps the edge tables compact."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(ACCOUNT_LEN), unique=True)
+    first_seen_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class Event(Base):
+    """One applied datum of one NEP-297 log: the raw, replayable record."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("receipt_id", "log_index", "data_index", "part"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    receipt_id: Mapped[str] = mapped_column(String(128))
+    log_index: Mapped[int] = mapped_column(Integer)
+    data_index: Mapped[int] = mapped_column(Integer)
+    part: Mapped[int] = mapped_column(Integer, default=0)
+    standard: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(32), index=True)
+    block_height: Mapped[int] = mapped_column(BigInteger)
+    block_timestamp_ns: Mapped[int] = mapped_column(BigInteger)
+    contract_id: Mapped[str] = mapped_column(String(ACCOUNT_LEN))
+    predecessor_id: Mapped[str] = mapped_column(String(ACCOUNT_LEN))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source_topic: Mapped[str | None] = mapped_column(String(255))
+    source_partition: Mapped[int | None] = mapped_column(Integer)
+    source_offset: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Interaction(Base):
+    """A directed piece of evidence from one account about an account, content or label.
+
+    ``dst_id`` is set when the target account is known from the event itself (votes on
+    accounts and labels, endorsements, reviews); content-targeted rows (votes on content,
+    attestations, retractions) carry ``content_id`` and are resolved to the content's
+    authors at scoring time.
+    """
+
+    __tablename__ = "interactions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    src_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    dst_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    content_id: Mapped[str | None] = mapped_column(String(ID_LEN), index=True)
+    target: Mapped[str | None] = mapped_column(String(3 * ID_LEN))
+    domain: Mapped[str | None] = mapped_column(String(DOMAIN_LEN))
+    value: Mapped[int] = mapped_column(SmallInteger)
+    weight: Mapped[float] = mapped_column(Float)
+    ts_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    __table_args__ = (UniqueConstraint("contract_id", "task_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    contract_id: Mapped[str] = mapped_column(String(ACCOUNT_LEN))
+    task_id: Mapped[str] = mapped_column(String(ID_LEN))
+    poster_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    domain: Mapped[str] = mapped_column(String(DOMAIN_LEN))
+    labels: Mapped[list[str] | None] = mapped_column(JSON)
+    ts_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class Label(Base):
+    """The latest label a labeler gave an item (a resubmission replaces an older one)."""
+
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("contract_id", "task_id", "item_id", "labeler_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    contract_id: Mapped[str] = mapped_column(String(ACCOUNT_LEN))
+    task_id: Mapped[str] = mapped_column(String(ID_LEN))
+    item_id: Mapped[str] = mapped_column(String(ID_LEN))
+    labeler_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    label: Mapped[str] = mapped_column(String(ID_LEN))
+    ts_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class Review(Base):
+    """A reviewer's latest verdict on one labeler's label of one item."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (
+        UniqueConstraint("contract_id", "task_id", "item_id", "labeler_id", "reviewer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    contract_id: Mapped[str] = mapped_column(String(ACCOUNT_LEN))
+    task_id: Mapped[str] = mapped_column(String(ID_LEN))
+    item_id: Mapped[str] = mapped_column(String(ID_LEN))
+    labeler_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    verdict: Mapped[str] = mapped_column(String(8))
+    ts_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class Gold(Base):
+    """A revealed gold answer; scoring trusts it only when the poster is the task's poster."""
+
+    __tablename__ = "gold"
+    __table_args__ = (UniqueConstraint("contract_id", "task_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    contract_id: Mapped[str] = mapped_column(String(ACCOUNT_LEN))
+    task_id: Mapped[str] = mapped_column(String(ID_LEN))
+    item_id: Mapped[str] = mapped_column(String(ID_LEN))
+    poster_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    label: Mapped[str] = mapped_column(String(ID_LEN))
+
+
+class Content(Base):
+    """A piece of content; the first authorship event for a content id wins."""
+
+    __tablename__ = "content"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    content_id: Mapped[str] = mapped_column(String(ID_LEN), unique=True)
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    domain: Mapped[str] = mapped_column(String(DOMAIN_LEN))
+    ts_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class ContentAuthor(Base):
+    __tablename__ = "content_authors"
+
+    content_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+
+
+class ContentParent(Base):
+    __tablename__ = "content_parents"
+
+    content_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    parent_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True, index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+
+
+class ConsumerOffset(Base):
+    """The next offset to apply, per consumer group and partition: the truth, not Kafka's."""
+
+    __tablename__ = "consumer_offsets"
+
+    group_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(255), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    next_offset: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class DeadLetter(Base):
+    """A message we could not apply, kept whole with its position and the reason."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (UniqueConstraint("group_id", "topic", "partition", "offset"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    group_id: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(255))
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    value: Mapped[bytes | None] = mapped_column(LargeBinary)
+    reason: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SkippedMessage(Base):
+    """A well-formed message of a standard, event or version we do not handle: counted."""
+
+    __tablename__ = "skipped_messages"
+    __table_args__ = (
+        UniqueConstraint("group_id", "topic", "partition", "offset"),
+        Index(None, "standard", "event"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    group_id: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(255))
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    standard: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class ScoreEpoch(Base):
+    """One scoring run. Epoch numbers are monotone; a failed run leaves no scores."""
+
+    __tablename__ = "score_epochs"
+
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    model: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    events_through: Mapped[int] = mapped_column(BigInteger)  # highest events.id included
+    accounts: Mapped[int] = mapped_column(Integer)
+    edges: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Score(Base):
+    __tablename__ = "scores"
+    __table_args__ = (Index(None, "epoch", "domain", "rank"),)
+
+    epoch: Mapped[int] = mapped_column(ForeignKey("score_epochs.epoch"), primary_key=True)
+    domain: Mapped[str] = mapped_column(String(DOMAIN_LEN), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    trust: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)
+    rank: Mapped[int] = mapped_column(Integer)
+    percentile: Mapped[float] = mapped_column(Float)

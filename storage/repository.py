@@ -1,0 +1,271 @@
+"""Write-side repository for ingest: set-based, idempotent inserts that never commit.
+
+Every write is a multi-row ``INSERT ... ON CONFLICT`` so that a batch of a thousand
+events costs a handful of round trips, and so that re-applying anything already
+stored is a no-op on both SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from storage.models import (
+    Account,
+    ConsumerOffset,
+    Content,
+    ContentAuthor,
+    ContentParent,
+    DeadLetter,
+    Event,
+    Gold,
+    Interaction,
+    Label,
+    Review,
+    SkippedMessage,
+    Task,
+)
+
+EventKeyTuple = tuple[str, int, int, int]  # receipt_id, log_index, data_index, part
+PartitionKey = tuple[str, int]  # topic, partition
+
+# Parameters per statement stay well under SQLite's 32766 host-parameter limit.
+_CHUNK = 500
+
+
+class OffsetConflict(RuntimeError):
+    """Another consumer advanced a partition we were applying: our batch must not land.
+
+    Raised when the stored offset is not the one this consumer started from, which
+    happens only when a rebalance gave the partition to someone else mid-batch.
+    """
+
+
+def _insert(session: Session, table: Table) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (both SQLite and PostgreSQL do)."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"unsupported database dialect {name!r}")
+
+
+def _chunks(rows: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
+
+
+@dataclass
+class AccountCache:
+    """account_id -> integer id; accounts are never deleted, so a process may cache forever."""
+
+    ids: dict[str, int]
+    #: Names cached by the transaction in progress: void if it rolls back.
+    pending: list[str]
+
+    @classmethod
+    def empty(cls) -> AccountCache:
+        return cls({}, [])
+
+    def committed(self) -> None:
+        self.pending.clear()
+
+    def rolled_back(self) -> None:
+        for name in self.pending:
+            self.ids.pop(name, None)
+        self.pending.clear()
+
+
+class IngestRepository:
+    def __init__(self, session: Session, accounts: AccountCache | None = None) -> None:
+        self.session = session
+        self.accounts = accounts or AccountCache.empty()
+
+    # --- accounts -------------------------------------------------------------------
+
+    def account_ids(self, first_seen: Mapping[str, int]) -> dict[str, int]:
+        """Integer ids for the given accounts, creating the missing ones.
+
+        ``first_seen`` maps account id to the earliest block timestamp it appears at in
+        this batch; an existing account keeps its stored first-seen time.
+        """
+        cache = self.accounts.ids
+        missing = [a for a in first_seen if a not in cache]
+        if missing:
+            table = Account.__table__
+            for chunk in _chunks(sorted(missing)):
+                rows = [{"account_id": a, "first_seen_ns": first_seen[a]} for a in chunk]
+                self.session.execute(
+                    _insert(self.session, table).on_conflict_do_nothing(), rows
+                )
+                found = self.session.execute(
+                    select(Account.account_id, Account.id).where(Account.account_id.in_(chunk))
+                )
+                for name, id_ in found:
+                    cache[name] = id_
+                    self.accounts.pending.append(name)
+        return {a: cache[a] for a in first_seen}
+
+    # --- events ---------------------------------------------------------------------
+
+    def insert_events(self, rows: Sequence[dict[str, Any]]) -> dict[EventKeyTuple, int]:
+        """Insert raw events; returns the ids of those that were new (duplicates are skipped)."""
+        table = Event.__table__
+        new: dict[EventKeyTuple, int] = {}
+        for chunk in _chunks(rows):
+            stmt = (
+                _insert(self.session, table)
+                .on_conflict_do_nothing(
+                    index_elements=["receipt_id", "log_index", "data_index", "part"]
+                )
+                .returning(
+                    table.c.id,
+                    table.c.receipt_id,
+                    table.c.log_index,
+                    table.c.data_index,
+                    table.c.part,
+                )
+            )
+            for id_, receipt, log_index, data_index, part in self.session.execute(
+                stmt.values(list(chunk))
+            ):
+                new[(receipt, log_index, data_index, part)] = id_
+        return new
+
+    # --- derived rows ---------------------------------------------------------------
+
+    def insert_rows(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        """Plain multi-row insert (rows whose event is new cannot conflict)."""
+        for chunk in _chunks(rows):
+            self.session.execute(table.insert(), list(chunk))
+
+    def insert_ignore(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert, skipping rows that hit a unique constraint (first writer wins)."""
+        for chunk in _chunks(rows):
+            self.session.execute(_insert(self.session, table).on_conflict_do_nothing(), list(chunk))
+
+    def upsert_latest(
+        self, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str], ts: str = "ts_ns"
+    ) -> None:
+        """Insert, or replace the stored row when this one is newer (by ``ts``).
+
+        Arrival order across partitions is arbitrary, so "latest" means latest on chain,
+        not latest to arrive.
+        """
+        latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for row in rows:  # one row per key per statement (PostgreSQL refuses two)
+            k = tuple(row[c] for c in keys)
+            if k not in latest or row[ts] >= latest[k][ts]:
+                latest[k] = row
+        deduped = list(latest.values())
+        for chunk in _chunks(deduped):
+            stmt = _insert(self.session, table)
+            update_cols = {c: stmt.excluded[c] for c in chunk[0] if c not in keys}
+            stmt = stmt.on_conflict_do_update(
+                index_elements=list(keys),
+                set_=update_cols,
+                where=table.c[ts] < stmt.excluded[ts],
+            )
+            self.session.execute(stmt, list(chunk))
+
+    def write_derived(self, rows: DerivedRows) -> None:
+        self.insert_rows(Interaction.__table__, rows.interactions)
+        self.upsert_latest(Task.__table__, rows.tasks, ["contract_id", "task_id"])
+        self.upsert_latest(
+            Label.__table__, rows.labels, ["contract_id", "task_id", "item_id", "labeler_id"]
+        )
+        self.upsert_latest(
+            Review.__table__,
+            rows.reviews,
+            ["contract_id", "task_id", "item_id", "labeler_id", "reviewer_id"],
+        )
+        self.insert_ignore(Gold.__table__, rows.gold)
+        self.insert_ignore(Content.__table__, rows.content)
+        self.insert_ignore(ContentAuthor.__table__, rows.content_authors)
+        self.insert_ignore(ContentParent.__table__, rows.content_parents)
+
+    # --- dead letters and skipped messages ------------------------------------------
+
+    def add_dead_letters(self, rows: Sequence[dict[str, Any]]) -> None:
+        self.insert_ignore(DeadLetter.__table__, rows)
+
+    def add_skipped(self, rows: Sequence[dict[str, Any]]) -> None:
+        self.insert_ignore(SkippedMessage.__table__, rows)
+
+    # --- offsets --------------------------------------------------------------------
+
+    def load_offsets(self, group_id: str, partitions: Iterable[PartitionKey]) -> dict[PartitionKey, int]:
+        """Stored next offsets for the given partitions (absent: never applied)."""
+        wanted = list(partitions)
+        if not wanted:
+            return {}
+        result = self.session.execute(
+            select(ConsumerOffset.topic, ConsumerOffset.partition, ConsumerOffset.next_offset)
+            .where(ConsumerOffset.group_id == group_id)
+            .where(tuple_(ConsumerOffset.topic, ConsumerOffset.partition).in_(wanted))
+        )
+        return {(t, p): o for t, p, o in result}
+
+    def advance_offsets(
+        self,
+        group_id: str,
+        moves: Mapping[PartitionKey, tuple[int | None, int]],
+    ) -> None:
+        """Move each partition from its expected stored offset to a new one, or fail.
+
+        ``moves`` maps (topic, partition) to (expected, new); expected ``None`` means no
+        row yet. The compare-and-set is what fences a consumer that lost its partition
+        in a rebalance but still tries to commit a batch.
+        """
+        table = ConsumerOffset.__table__
+        for (topic, partition), (expected, new) in moves.items():
+            if expected is None:
+                stmt = (
+                    _insert(self.session, table)
+                    .values(group_id=group_id, topic=topic, partition=partition, next_offset=new)
+                    .on_conflict_do_nothing()
+                    .returning(table.c.next_offset)
+                )
+            else:
+                stmt = (
+                    update(ConsumerOffset)
+                    .where(ConsumerOffset.group_id == group_id)
+                    .where(ConsumerOffset.topic == topic)
+                    .where(ConsumerOffset.partition == partition)
+                    .where(ConsumerOffset.next_offset == expected)
+                    .values(next_offset=new)
+                    .returning(ConsumerOffset.next_offset)
+                )
+            # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT.
+            if len(self.session.execute(stmt).all()) != 1:
+                raise OffsetConflict(
+                    f"{topic}[{partition}] moved under us (expected {expected}); "
+                    "another consumer owns it now"
+                )
+
+
+@dataclass
+class DerivedRows:
+    """Rows derived from the new events of one batch, accumulated by the handlers."""
+
+    interactions: list[dict[str, Any]]
+    tasks: list[dict[str, Any]]
+    labels: list[dict[str, Any]]
+    reviews: list[dict[str, Any]]
+    gold: list[dict[str, Any]]
+    content: list[dict[str, Any]]
+    content_authors: list[dict[str, Any]]
+    content_parents: list[dict[str, Any]]
+
+    @classmethod
+    def empty(cls) -> DerivedRows:
+        return cls([], [], [], [], [], [], [], [])
+
+    def count(self) -> int:
+        return sum(len(v) for v in vars(self).values())
