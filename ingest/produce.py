@@ -1,0 +1,93 @@
+"""Sending EVENTS.md messages to Kafka (``renown produce``) and creating the topic.
+
+Producers in production are other programs; this is for backfills from files, the
+demo and the benchmarks. Messages are keyed by their subject account so that one
+subject's events stay in order within a partition.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+
+class ProduceError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ProduceResult:
+    messages: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds if self.seconds > 0 else float("inf")
+
+
+def ensure_topic(bootstrap: str, topic: str, partitions: int) -> bool:
+    """Create ``topic`` if it does not exist; returns True when it was created."""
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), client_id="renown-admin")
+    except KafkaError as exc:
+        raise ProduceError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    try:
+        if topic in admin.list_topics():
+            return False
+        admin.create_topics([NewTopic(topic, partitions, 1)])
+        return True
+    except TopicAlreadyExistsError:
+        return False
+    finally:
+        admin.close()
+
+
+def make_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap.split(","),
+        "client_id": "renown-produce",
+        "acks": "all",
+        "linger_ms": 20,
+        "batch_size": 256 * 1024,
+        "compression_type": "zstd",
+        "max_in_flight_requests_per_connection": 1,  # keep per-key order across retries
+        "retries": 5,
+    }
+    options.update(overrides)
+    try:
+        return KafkaProducer(**options)
+    except KafkaError as exc:
+        raise ProduceError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+
+
+def produce(
+    producer: KafkaProducer,
+    topic: str,
+    messages: Iterable[tuple[str | None, Any]],
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> ProduceResult:
+    """Send (key, value) pairs; values that are not bytes are encoded as compact JSON."""
+    started = time.perf_counter()
+    failures: list[BaseException] = []
+    count = 0
+    for key, value in messages:
+        payload = value if isinstance(value, bytes) else json.dumps(
+            value, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+        future = producer.send(topic, key=None if key is None else key.encode(), value=payload)
+        future.add_errback(failures.append)
+        count += 1
+        if progress is not None and count % 10_000 == 0:
+            progress(count)
+    producer.flush()
+    if failures:
+        raise ProduceError(f"{len(failures)} of {count} messages were not delivered: {failures[0]}")
+    return ProduceResult(count, time.perf_counter() - started)

@@ -1,0 +1,189 @@
+"""The composition root: real adapters are built here, from settings, and nowhere else.
+
+Entry points (the CLI, the demo, the benchmarks) call these functions; tests build the
+same objects with their own database URLs and brokers. Nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ingest.apply import BatchApplier
+from ingest.consumer import IngestLoop, IngestStats, KafkaDeadLetterSink, make_consumer
+from ingest.produce import make_producer
+from renown.settings import Settings
+from scoring.evidence import trust_edges
+from scoring.model import score_accounts
+from storage import migrate
+from storage.db import DatabaseUnavailable, describe, make_engine, make_session_factory
+from storage.scoring_repo import (
+    ScoreRow,
+    latest_event_id,
+    load_evidence,
+    next_epoch,
+    write_epoch,
+)
+from storage.uow import UnitOfWork
+
+
+class NotConfigured(RuntimeError):
+    """A command needs a setting that is not given (the message names it)."""
+
+
+@dataclass
+class Database:
+    engine: Engine
+    sessions: sessionmaker[Session]
+    url: str
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_database(settings: Settings, *, require_schema: bool = True) -> Database:
+    """Connect, and refuse to go on against a database the migrations have not reached."""
+    engine = make_engine(settings.database_url)
+    where = describe(settings.database_url)
+    try:
+        up_to_date = migrate.is_up_to_date(engine)
+    except OperationalError as exc:
+        engine.dispose()
+        raise DatabaseUnavailable(f"cannot reach the database {where}: {exc.orig}") from exc
+    if require_schema and not up_to_date:
+        engine.dispose()
+        raise DatabaseUnavailable(
+            f"the database {where} is not at the current schema; run `renown db upgrade` first"
+        )
+    return Database(engine, make_session_factory(engine), where)
+
+
+def require_bootstrap(settings: Settings) -> str:
+    if not settings.kafka_bootstrap:
+        raise NotConfigured(
+            "no Kafka configured: set RENOWN_KAFKA_BOOTSTRAP=host:port (or kafka_bootstrap in the "
+            "config file); `renown demo` starts an embedded broker instead"
+        )
+    return settings.kafka_bootstrap
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """A stop flag set by SIGTERM or SIGINT, so the loop finishes its batch and exits cleanly."""
+    stop = threading.Event()
+    previous = {}
+
+    def handler(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def build_ingest_loop(
+    settings: Settings, db: Database, *, stop: threading.Event | None = None,
+    group_id: str | None = None,
+) -> IngestLoop:
+    bootstrap = require_bootstrap(settings)
+    group = group_id or settings.group_id
+    consumer = make_consumer(
+        bootstrap,
+        group,
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=settings.heartbeat_interval_ms,
+        batch_size=settings.batch_size,
+    )
+    dead_letters = None
+    if settings.dead_letter_topic:
+        dead_letters = KafkaDeadLetterSink(make_producer(bootstrap), settings.dead_letter_topic)
+    return IngestLoop(
+        consumer,
+        BatchApplier(db.sessions, group),
+        [settings.topic],
+        batch_size=settings.batch_size,
+        poll_timeout_ms=settings.poll_timeout_ms,
+        dead_letters=dead_letters,
+        stop=stop,
+    )
+
+
+def run_ingest(loop: IngestLoop, **kwargs: Any) -> IngestStats:
+    try:
+        return loop.run(**kwargs)
+    finally:
+        loop.consumer.close(autocommit=False)
+        if isinstance(loop.dead_letters, KafkaDeadLetterSink):
+            loop.dead_letters.producer.close()
+
+
+@dataclass(frozen=True)
+class EpochSummary:
+    epoch: int
+    events_through: int
+    accounts: int
+    edges: int
+    domains: list[str]
+    seconds: float
+
+
+MODEL_NAME = "ppr-v1"
+
+
+def run_scoring(settings: Settings, db: Database) -> EpochSummary:
+    """One scoring epoch: load evidence, build the graph, propagate, store, all or nothing."""
+    started = datetime.now(UTC)
+    with UnitOfWork(db.sessions) as uow:
+        through = latest_event_id(uow.session)
+        evidence = load_evidence(uow.session, through)
+    edges = trust_edges(evidence, half_life_days=settings.decay_half_life_days)
+    results = score_accounts(
+        edges,
+        settings.seeds,
+        alpha=settings.teleport,
+        tol=settings.tolerance,
+        max_iter=settings.max_iterations,
+    )
+    rows = [ScoreRow(r.account, r.domain, r.trust, r.score, r.rank, r.percentile) for r in results]
+    params = {
+        "seeds": list(settings.seeds),
+        "teleport": settings.teleport,
+        "tolerance": settings.tolerance,
+        "decay_half_life_days": settings.decay_half_life_days,
+    }
+    with UnitOfWork(db.sessions) as uow:
+        epoch = next_epoch(uow.session)
+        finished = datetime.now(UTC)
+        write_epoch(
+            uow.session,
+            epoch=epoch,
+            model=MODEL_NAME,
+            params=params,
+            events_through=through,
+            edges=edges.n_edges,
+            started_at=started,
+            finished_at=finished,
+            scores=rows,
+        )
+        uow.commit()
+    return EpochSummary(
+        epoch=epoch,
+        events_through=through,
+        accounts=len({r.account for r in rows}),
+        edges=edges.n_edges,
+        domains=sorted({r.domain for r in rows}),
+        seconds=(finished - started).total_seconds(),
+    )

@@ -1,0 +1,265 @@
+"""The ``renown`` command: thin entry points over the composition root.
+
+Every command builds its settings in ``main()``, turns the errors a user can cause
+(bad configuration, database or broker unreachable, missing files) into one line on
+stderr and exit code 2, and leaves stack traces to real bugs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from ingest.produce import ProduceError, ensure_topic, make_producer, produce
+from renown import bootstrap
+from renown.broker import BrokerError
+from renown.report import format_table
+from renown.settings import Settings, SettingsError, load_settings
+from scoring.model import GLOBAL_DOMAIN
+from scoring.propagation import ConvergenceError
+from storage import migrate
+from storage.db import DatabaseUnavailable, make_engine
+from storage.models import DeadLetter
+from storage.scoring_repo import latest_epoch, scores_of, top_scores
+from storage.uow import UnitOfWork
+
+log = logging.getLogger("renown")
+
+EXIT_USAGE = 2
+
+
+class UserError(RuntimeError):
+    """An error the user can fix; printed as one line, exit code 2."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        args.config,
+        database_url=args.database_url,
+        kafka_bootstrap=args.bootstrap,
+    )
+
+
+# --- commands ------------------------------------------------------------------------
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    engine = make_engine(settings.database_url)
+    try:
+        if args.action == "upgrade":
+            migrate.upgrade(engine)
+            print(f"database at revision {migrate.current_revision(engine)} (head)")
+        else:
+            current = migrate.current_revision(engine)
+            head = migrate.head_revision()
+            state = "up to date" if current == head else "needs `renown db upgrade`"
+            print(f"current revision: {current or 'none'}; head: {head}; {state}")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    db = bootstrap.open_database(settings)
+    try:
+        with bootstrap.stop_on_signals() as stop:
+            loop = bootstrap.build_ingest_loop(settings, db, stop=stop)
+            log.info("ingesting %s from %s into %s as group %s", settings.topic,
+                     settings.kafka_bootstrap, db.url, settings.group_id)
+            stats = bootstrap.run_ingest(
+                loop, idle_stop_s=args.idle_exit, max_messages=args.max_messages
+            )
+        print(format_table([stats.summary()]))
+    finally:
+        db.close()
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if not settings.seeds:
+        raise UserError("no seed accounts configured: set RENOWN_SEEDS=a.near,b.near "
+                        "(trust flows from them; without seeds sybils win)")
+    db = bootstrap.open_database(settings)
+    try:
+        summary = bootstrap.run_scoring(settings, db)
+    finally:
+        db.close()
+    print(f"epoch {summary.epoch}: {summary.accounts} accounts, {summary.edges} edges, "
+          f"domains {', '.join(summary.domains)}, events through #{summary.events_through}, "
+          f"{summary.seconds:.2f} s")
+    return 0
+
+
+def cmd_scores(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    db = bootstrap.open_database(settings)
+    try:
+        with UnitOfWork(db.sessions) as uow:
+            epoch = latest_epoch(uow.session)
+            if epoch is None:
+                raise UserError("no scores yet: run `renown score` first")
+            if args.accounts:
+                rows = scores_of(uow.session, epoch.epoch, args.accounts, args.domain)
+                missing = sorted(set(args.accounts) - {r.account for r in rows})
+            else:
+                rows = top_scores(uow.session, epoch.epoch, args.domain, args.top)
+                missing = []
+    finally:
+        db.close()
+    print(f"epoch {epoch.epoch}, domain {args.domain}")
+    print(format_table([
+        {"rank": r.rank, "account": r.account, "score": f"{r.score:.1f}",
+         "percentile": f"{r.percentile:.1f}", "trust": f"{r.trust:.3e}"} for r in rows
+    ]))
+    for name in missing:
+        print(f"{name}: no score in domain {args.domain} at epoch {epoch.epoch} "
+              "(unknown account, or no trust edges in that domain)", file=sys.stderr)
+    return 1 if missing else 0
+
+
+def cmd_dead_letters(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    db = bootstrap.open_database(settings)
+    try:
+        with UnitOfWork(db.sessions) as uow:
+            total = uow.session.execute(select(func.count()).select_from(DeadLetter)).scalar_one()
+            letters = uow.session.execute(
+                select(DeadLetter).order_by(DeadLetter.id.desc()).limit(args.limit)
+            ).scalars().all()
+    finally:
+        db.close()
+    print(f"{total} dead letters; newest {len(letters)}:")
+    print(format_table([
+        {"topic": d.topic, "partition": d.partition, "offset": d.offset, "reason": d.reason}
+        for d in letters
+    ]))
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from simulate.world import PRESETS, generate, truth_path_for, write_world
+
+    config = PRESETS[args.preset]
+    if args.seed is not None:
+        config = _replace_seed(config, args.seed)
+    world = generate(config)
+    out = Path(args.out)
+    truth = truth_path_for(out)
+    write_world(world, out, truth)
+    print(f"wrote {len(world.messages)} messages to {out} and the ground truth to {truth}")
+    print(f"seed accounts (configure them as RENOWN_SEEDS): {','.join(world.truth.seeds)}")
+    return 0
+
+
+def _replace_seed(config: object, seed: int) -> object:
+    import dataclasses
+
+    return dataclasses.replace(config, seed=seed)  # type: ignore[type-var]
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from simulate.world import read_messages
+
+    settings = _settings(args)
+    bootstrap_servers = bootstrap.require_bootstrap(settings)
+    path = Path(args.file)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    if ensure_topic(bootstrap_servers, settings.topic, settings.topic_partitions):
+        print(f"created topic {settings.topic} with {settings.topic_partitions} partitions")
+    producer = make_producer(bootstrap_servers)
+    try:
+        result = produce(producer, settings.topic,
+                         ((m.key, m.value) for m in read_messages(path)))
+    finally:
+        producer.close()
+    print(f"produced {result.messages} messages to {settings.topic} in {result.seconds:.2f} s "
+          f"({result.rate:,.0f} msg/s)")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from renown.demo import run_demo
+
+    return run_demo(args, _settings(args))
+
+
+# --- parser ----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="renown", description="Contributor reputation engine for NEAR data ecosystems."
+    )
+    parser.add_argument("--config", help="TOML settings file (also RENOWN_CONFIG)")
+    parser.add_argument("--database-url", help="overrides RENOWN_DATABASE_URL")
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers; overrides "
+                        "RENOWN_KAFKA_BOOTSTRAP")
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str
+            ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("db", cmd_db, "database schema: upgrade to the latest migration, or show the revision")
+    p.add_argument("action", choices=["upgrade", "current"])
+
+    p = add("ingest", cmd_ingest, "consume events from Kafka into the database (until SIGTERM)")
+    p.add_argument("--idle-exit", type=float, metavar="SECONDS",
+                   help="exit after this long without messages (backfills, tests)")
+    p.add_argument("--max-messages", type=int, help="exit after this many messages")
+
+    add("score", cmd_score, "compute a new scoring epoch from the stored events")
+
+    p = add("scores", cmd_scores, "show the latest epoch's scores: the top N, or given accounts")
+    p.add_argument("accounts", nargs="*")
+    p.add_argument("--domain", default=GLOBAL_DOMAIN)
+    p.add_argument("--top", type=int, default=20)
+
+    p = add("dead-letters", cmd_dead_letters, "list the messages that could not be applied")
+    p.add_argument("--limit", type=int, default=20)
+
+    p = add("simulate", cmd_simulate, "write a simulated labeling marketplace as EVENTS.md JSONL")
+    p.add_argument("--out", default="world.jsonl")
+    p.add_argument("--preset", default="default", choices=["tiny", "small", "default", "large"])
+    p.add_argument("--seed", type=int)
+
+    p = add("produce", cmd_produce, "send a JSONL file of messages to the Kafka topic")
+    p.add_argument("file")
+
+    p = add("demo", cmd_demo, "simulate, produce, ingest and score a world end to end")
+    p.add_argument("--preset", default="default", choices=["tiny", "small", "default", "large"])
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", default="demo-out", help="folder for the simulated world files")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except (SettingsError, UserError, bootstrap.NotConfigured, DatabaseUnavailable,
+            ProduceError, BrokerError, ConvergenceError) as exc:
+        print(f"renown {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

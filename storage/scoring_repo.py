@@ -1,0 +1,196 @@
+"""Read side for scoring (evidence in columnar form) and write side for epochs and scores.
+
+Order-dependent facts are resolved here with joins, at scoring time: a vote on
+content credits the content's authors (split evenly), whoever arrived first; a
+retraction by one of the authors removes the content's votes and attestations; a
+derived work credits its parents' authors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.orm import Session
+
+from scoring.events import (
+    ATTEST,
+    DEFAULT_DOMAIN,
+    ENDORSE,
+    REVIEW,
+    VOTE_ACCOUNT,
+    VOTE_CONTENT,
+    VOTE_LABEL,
+)
+from scoring.evidence import DERIVED, KINDS, Evidence
+from storage.models import Account, Event, Score, ScoreEpoch
+
+_DIRECT_KINDS = (VOTE_ACCOUNT, VOTE_LABEL, ENDORSE, REVIEW)
+_CONTENT_KINDS = (VOTE_CONTENT, ATTEST)
+
+# Content is retracted when one of its own authors said so; anyone else's retraction
+# is recorded but carries no effect.
+_RETRACTED = """
+    SELECT r.content_id FROM interactions r
+    JOIN content_authors ra ON ra.content_id = r.content_id AND ra.account_id = r.src_id
+    WHERE r.kind = 'retract'
+"""
+
+_EVIDENCE_SQL = f"""
+SELECT i.src_id, i.dst_id, i.kind, i.value, i.weight, i.ts_ns, COALESCE(i.domain, :general)
+FROM interactions i
+WHERE i.dst_id IS NOT NULL AND i.kind IN ({", ".join(f"'{k}'" for k in _DIRECT_KINDS)})
+  AND i.event_id <= :through
+UNION ALL
+SELECT i.src_id, ca.account_id, i.kind, i.value, i.weight / n.authors, i.ts_ns,
+       COALESCE(i.domain, c.domain, :general)
+FROM interactions i
+JOIN content_authors ca ON ca.content_id = i.content_id
+JOIN (SELECT content_id, COUNT(*) AS authors FROM content_authors GROUP BY content_id) n
+  ON n.content_id = i.content_id
+LEFT JOIN content c ON c.content_id = i.content_id
+WHERE i.kind IN ({", ".join(f"'{k}'" for k in _CONTENT_KINDS)})
+  AND i.event_id <= :through
+  AND i.content_id NOT IN ({_RETRACTED})
+UNION ALL
+SELECT ca.account_id, pa.account_id, '{DERIVED}', 1, 1.0 / n.authors, c.ts_ns, c.domain
+FROM content_parents cp
+JOIN content c ON c.content_id = cp.content_id
+JOIN content_authors ca ON ca.content_id = cp.content_id
+JOIN content_authors pa ON pa.content_id = cp.parent_id
+JOIN (SELECT content_id, COUNT(*) AS authors FROM content_authors GROUP BY content_id) n
+  ON n.content_id = cp.parent_id
+WHERE c.event_id <= :through
+"""
+
+
+def latest_event_id(session: Session) -> int:
+    return int(session.execute(select(func.coalesce(func.max(Event.id), 0))).scalar_one())
+
+
+def load_evidence(session: Session, through_event_id: int) -> Evidence:
+    """All evidence derived from events up to ``through_event_id``, as numpy columns."""
+    id_rows = session.execute(select(Account.id, Account.account_id).order_by(Account.id)).all()
+    ids = np.fromiter((r[0] for r in id_rows), dtype=np.int64, count=len(id_rows))
+    accounts = [r[1] for r in id_rows]
+    rows = session.execute(
+        text(_EVIDENCE_SQL), {"general": DEFAULT_DOMAIN, "through": through_event_id}
+    ).all()
+    kind_code = {k: i for i, k in enumerate(KINDS)}
+    domains: dict[str, int] = {}
+    n = len(rows)
+    src = np.empty(n, dtype=np.int64)
+    dst = np.empty(n, dtype=np.int64)
+    kind = np.empty(n, dtype=np.int8)
+    value = np.empty(n, dtype=np.int8)
+    weight = np.empty(n, dtype=np.float64)
+    ts = np.empty(n, dtype=np.int64)
+    dom = np.empty(n, dtype=np.int32)
+    for i, (s, d, k, v, w, t, domain) in enumerate(rows):
+        src[i], dst[i], kind[i], value[i], weight[i], ts[i] = s, d, kind_code[k], v, w, t
+        dom[i] = domains.setdefault(domain, len(domains))
+    # Account ids are dense in practice but not guaranteed (rolled-back sequences).
+    index_of = np.searchsorted(ids, src).astype(np.int32), np.searchsorted(ids, dst).astype(np.int32)
+    return Evidence(
+        accounts=accounts,
+        domains=list(domains),
+        src=index_of[0],
+        dst=index_of[1],
+        kind=kind,
+        value=value,
+        weight=weight,
+        ts_ns=ts,
+        domain=dom,
+    )
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    account: str
+    domain: str
+    trust: float
+    score: float
+    rank: int
+    percentile: float
+
+
+def next_epoch(session: Session) -> int:
+    current = session.execute(select(func.max(ScoreEpoch.epoch))).scalar_one()
+    return 1 if current is None else int(current) + 1
+
+
+def write_epoch(
+    session: Session,
+    *,
+    epoch: int,
+    model: str,
+    params: dict[str, Any],
+    events_through: int,
+    edges: int,
+    started_at: datetime,
+    finished_at: datetime,
+    scores: Sequence[ScoreRow],
+) -> None:
+    """Store one epoch and its scores (the caller's transaction makes it all-or-nothing)."""
+    id_of = dict(session.execute(select(Account.account_id, Account.id)).tuples().all())
+    session.add(
+        ScoreEpoch(
+            epoch=epoch,
+            model=model,
+            params=params,
+            events_through=events_through,
+            accounts=len({s.account for s in scores}),
+            edges=edges,
+            started_at=started_at,
+            finished_at=finished_at,
+        )
+    )
+    session.flush()
+    rows = [
+        {
+            "epoch": epoch,
+            "domain": s.domain,
+            "account_id": id_of[s.account],
+            "trust": s.trust,
+            "score": s.score,
+            "rank": s.rank,
+            "percentile": s.percentile,
+        }
+        for s in scores
+        if s.account in id_of  # a configured seed never seen in any event has no row
+    ]
+    for i in range(0, len(rows), 1000):
+        session.execute(insert(Score), rows[i : i + 1000])
+
+
+def latest_epoch(session: Session) -> ScoreEpoch | None:
+    return session.execute(
+        select(ScoreEpoch).order_by(ScoreEpoch.epoch.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def top_scores(session: Session, epoch: int, domain: str, limit: int) -> list[ScoreRow]:
+    result = session.execute(
+        select(Account.account_id, Score.domain, Score.trust, Score.score, Score.rank,
+               Score.percentile)
+        .join(Account, Account.id == Score.account_id)
+        .where(Score.epoch == epoch, Score.domain == domain)
+        .order_by(Score.rank)
+        .limit(limit)
+    )
+    return [ScoreRow(*row) for row in result]
+
+
+def scores_of(session: Session, epoch: int, accounts: Sequence[str], domain: str) -> list[ScoreRow]:
+    result = session.execute(
+        select(Account.account_id, Score.domain, Score.trust, Score.score, Score.rank,
+               Score.percentile)
+        .join(Account, Account.id == Score.account_id)
+        .where(Score.epoch == epoch, Score.domain == domain, Account.account_id.in_(accounts))
+        .order_by(Score.rank)
+    )
+    return [ScoreRow(*row) for row in result]
