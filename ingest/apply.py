@@ -128,13 +128,18 @@ class BatchApplier:
         dead_rows: list[dict[str, Any]] = []
         skipped_rows: list[dict[str, Any]] = []
         for m, d in fresh:
-            position = {"group_id": self.group_id, "topic": m.topic, "partition": m.partition,
-                        "offset": m.offset}
+            position = {
+                "group_id": self.group_id,
+                "topic": m.topic,
+                "partition": m.partition,
+                "offset": m.offset,
+            }
             if isinstance(d, Decoded):
                 events.extend((ev, m) for ev in d.events)
             elif isinstance(d, Skipped):
-                skipped_rows.append({**position, "standard": d.standard, "event": d.event,
-                                     "reason": d.reason})
+                skipped_rows.append(
+                    {**position, "standard": d.standard, "event": d.event, "reason": d.reason}
+                )
             else:
                 dead_rows.append({**position, "key": m.key, "value": m.value, "reason": d.reason})
                 result.dead.append((m, d.reason))
@@ -155,7 +160,10 @@ class BatchApplier:
         result.next_offsets = {pk: new for pk, (_, new) in moves.items()}
 
     def _apply_events(
-        self, repo: IngestRepository, events: list[tuple[DecodedEvent, Message]], result: BatchResult
+        self,
+        repo: IngestRepository,
+        events: list[tuple[DecodedEvent, Message]],
+        result: BatchResult,
     ) -> None:
         first_seen: dict[str, int] = {}
         for ev, _ in events:

@@ -62,14 +62,18 @@ class KafkaDeadLetterSink:
         ]
         try:
             self.producer.send(self.topic, key=message.key, value=message.value, headers=headers)
-        except Exception:  # noqa: BLE001 - a convenience copy must not stop ingest
-            log.exception("could not forward dead letter %s[%d]@%d", message.topic,
-                          message.partition, message.offset)
+        except Exception:
+            log.exception(
+                "could not forward dead letter %s[%d]@%d",
+                message.topic,
+                message.partition,
+                message.offset,
+            )
 
     def flush(self) -> None:
         try:
             self.producer.flush(timeout=10)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("could not flush the dead-letter topic")
 
 
@@ -159,19 +163,26 @@ class IngestLoop:
         if fresh:
             self.consumer.seek_to_beginning(*fresh)
 
-    def run(self, *, idle_stop_s: float | None = None, max_messages: int | None = None) -> IngestStats:
+    def run(
+        self, *, idle_stop_s: float | None = None, max_messages: int | None = None
+    ) -> IngestStats:
         """Consume until ``stop`` is set, or no message came for ``idle_stop_s``, or enough."""
         self.consumer.subscribe(self.topics, listener=_SeekToStored(self))
         last_message = time.monotonic()
         while not self.stop.is_set():
-            records = self.consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=self.batch_size)
+            records = self.consumer.poll(
+                timeout_ms=self.poll_timeout_ms, max_records=self.batch_size
+            )
             batch = [
                 Message(tp.topic, tp.partition, r.offset, r.key, r.value)
                 for tp, rs in records.items()
                 for r in rs
             ]
             if not batch:
-                if idle_stop_s is not None and time.monotonic() - last_message > idle_stop_s:
+                if not self.consumer.assignment():
+                    # Still joining the group (or holding no partition): not idle yet.
+                    last_message = time.monotonic()
+                elif idle_stop_s is not None and time.monotonic() - last_message > idle_stop_s:
                     break
                 continue
             last_message = time.monotonic()
@@ -205,8 +216,13 @@ class IngestLoop:
         except (IntegrityError, DataError) as exc:
             if len(batch) == 1:
                 reason = f"database refused the message: {type(exc).__name__}: {_first_line(exc)}"
-                log.error("dead letter %s[%d]@%d: %s", batch[0].topic, batch[0].partition,
-                          batch[0].offset, reason)
+                log.error(
+                    "dead letter %s[%d]@%d: %s",
+                    batch[0].topic,
+                    batch[0].partition,
+                    batch[0].offset,
+                    reason,
+                )
                 return self._with_db_retry(lambda: self.applier.apply(batch, dead_reason=reason))
             log.warning("batch of %d refused (%s); retrying one by one", len(batch), exc)
             total = BatchResult()
@@ -241,7 +257,7 @@ class IngestLoop:
             return
         try:
             self.consumer.commit_async(offsets)
-        except Exception as exc:  # noqa: BLE001 - the database is the truth; this is for lag tools
+        except Exception as exc:
             log.warning("kafka offset commit failed (harmless, the database has them): %s", exc)
 
 

@@ -375,7 +375,9 @@ def _decode(value: bytes) -> DecodeResult:
     return Skipped(f"unknown standard {standard!r}", standard, event)
 
 
-def _nft_mint(chain: ChainContext, version: str, items: list[dict[str, Any]]) -> tuple[DecodedEvent, ...]:
+def _nft_mint(
+    chain: ChainContext, version: str, items: list[dict[str, Any]]
+) -> tuple[DecodedEvent, ...]:
     """NEP-171 ``nft_mint``: each token minted to ``owner_id`` is content authored by them."""
     out: list[DecodedEvent] = []
     for i, item in enumerate(items):

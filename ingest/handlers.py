@@ -32,6 +32,7 @@ from scoring.events import (
 )
 from storage.repository import DerivedRows
 
+
 @dataclass(frozen=True, slots=True)
 class Context:
     """What every handler needs besides the event: its stored id and the account ids."""
@@ -167,9 +168,7 @@ def on_vote_cast(c: Context, e: VoteCast) -> None:
     if e.target_kind == "account":
         c.interaction(VOTE_ACCOUNT, e.voter, dst=e.target, domain=e.domain, value=e.value)
     elif e.target_kind == "content":
-        c.interaction(
-            VOTE_CONTENT, e.voter, content_id=e.target, domain=e.domain, value=e.value
-        )
+        c.interaction(VOTE_CONTENT, e.voter, content_id=e.target, domain=e.domain, value=e.value)
     else:
         ref = e.label_ref
         assert ref is not None  # the decoder validated the label target

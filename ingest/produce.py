@@ -79,9 +79,11 @@ def produce(
     failures: list[BaseException] = []
     count = 0
     for key, value in messages:
-        payload = value if isinstance(value, bytes) else json.dumps(
-            value, separators=(",", ":"), ensure_ascii=False
-        ).encode()
+        payload = (
+            value
+            if isinstance(value, bytes)
+            else json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        )
         future = producer.send(topic, key=None if key is None else key.encode(), value=payload)
         future.add_errback(failures.append)
         count += 1

@@ -95,7 +95,10 @@ def stop_on_signals() -> Iterator[threading.Event]:
 
 
 def build_ingest_loop(
-    settings: Settings, db: Database, *, stop: threading.Event | None = None,
+    settings: Settings,
+    db: Database,
+    *,
+    stop: threading.Event | None = None,
     group_id: str | None = None,
 ) -> IngestLoop:
     bootstrap = require_bootstrap(settings)

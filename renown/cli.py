@@ -71,8 +71,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     try:
         with bootstrap.stop_on_signals() as stop:
             loop = bootstrap.build_ingest_loop(settings, db, stop=stop)
-            log.info("ingesting %s from %s into %s as group %s", settings.topic,
-                     settings.kafka_bootstrap, db.url, settings.group_id)
+            log.info(
+                "ingesting %s from %s into %s as group %s",
+                settings.topic,
+                settings.kafka_bootstrap,
+                db.url,
+                settings.group_id,
+            )
             stats = bootstrap.run_ingest(
                 loop, idle_stop_s=args.idle_exit, max_messages=args.max_messages
             )
@@ -85,16 +90,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not settings.seeds:
-        raise UserError("no seed accounts configured: set RENOWN_SEEDS=a.near,b.near "
-                        "(trust flows from them; without seeds sybils win)")
+        raise UserError(
+            "no seed accounts configured: set RENOWN_SEEDS=a.near,b.near "
+            "(trust flows from them; without seeds sybils win)"
+        )
     db = bootstrap.open_database(settings)
     try:
         summary = bootstrap.run_scoring(settings, db)
     finally:
         db.close()
-    print(f"epoch {summary.epoch}: {summary.accounts} accounts, {summary.edges} edges, "
-          f"domains {', '.join(summary.domains)}, events through #{summary.events_through}, "
-          f"{summary.seconds:.2f} s")
+    print(
+        f"epoch {summary.epoch}: {summary.accounts} accounts, {summary.edges} edges, "
+        f"domains {', '.join(summary.domains)}, events through #{summary.events_through}, "
+        f"{summary.seconds:.2f} s"
+    )
     return 0
 
 
@@ -115,13 +124,26 @@ def cmd_scores(args: argparse.Namespace) -> int:
     finally:
         db.close()
     print(f"epoch {epoch.epoch}, domain {args.domain}")
-    print(format_table([
-        {"rank": r.rank, "account": r.account, "score": f"{r.score:.1f}",
-         "percentile": f"{r.percentile:.1f}", "trust": f"{r.trust:.3e}"} for r in rows
-    ]))
+    print(
+        format_table(
+            [
+                {
+                    "rank": r.rank,
+                    "account": r.account,
+                    "score": f"{r.score:.1f}",
+                    "percentile": f"{r.percentile:.1f}",
+                    "trust": f"{r.trust:.3e}",
+                }
+                for r in rows
+            ]
+        )
+    )
     for name in missing:
-        print(f"{name}: no score in domain {args.domain} at epoch {epoch.epoch} "
-              "(unknown account, or no trust edges in that domain)", file=sys.stderr)
+        print(
+            f"{name}: no score in domain {args.domain} at epoch {epoch.epoch} "
+            "(unknown account, or no trust edges in that domain)",
+            file=sys.stderr,
+        )
     return 1 if missing else 0
 
 
@@ -131,16 +153,24 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
     try:
         with UnitOfWork(db.sessions) as uow:
             total = uow.session.execute(select(func.count()).select_from(DeadLetter)).scalar_one()
-            letters = uow.session.execute(
-                select(DeadLetter).order_by(DeadLetter.id.desc()).limit(args.limit)
-            ).scalars().all()
+            letters = (
+                uow.session.execute(
+                    select(DeadLetter).order_by(DeadLetter.id.desc()).limit(args.limit)
+                )
+                .scalars()
+                .all()
+            )
     finally:
         db.close()
     print(f"{total} dead letters; newest {len(letters)}:")
-    print(format_table([
-        {"topic": d.topic, "partition": d.partition, "offset": d.offset, "reason": d.reason}
-        for d in letters
-    ]))
+    print(
+        format_table(
+            [
+                {"topic": d.topic, "partition": d.partition, "offset": d.offset, "reason": d.reason}
+                for d in letters
+            ]
+        )
+    )
     return 0
 
 
@@ -177,12 +207,13 @@ def cmd_produce(args: argparse.Namespace) -> int:
         print(f"created topic {settings.topic} with {settings.topic_partitions} partitions")
     producer = make_producer(bootstrap_servers)
     try:
-        result = produce(producer, settings.topic,
-                         ((m.key, m.value) for m in read_messages(path)))
+        result = produce(producer, settings.topic, ((m.key, m.value) for m in read_messages(path)))
     finally:
         producer.close()
-    print(f"produced {result.messages} messages to {settings.topic} in {result.seconds:.2f} s "
-          f"({result.rate:,.0f} msg/s)")
+    print(
+        f"produced {result.messages} messages to {settings.topic} in {result.seconds:.2f} s "
+        f"({result.rate:,.0f} msg/s)"
+    )
     return 0
 
 
@@ -201,13 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", help="TOML settings file (also RENOWN_CONFIG)")
     parser.add_argument("--database-url", help="overrides RENOWN_DATABASE_URL")
-    parser.add_argument("--bootstrap", help="Kafka bootstrap servers; overrides "
-                        "RENOWN_KAFKA_BOOTSTRAP")
+    parser.add_argument(
+        "--bootstrap", help="Kafka bootstrap servers; overrides RENOWN_KAFKA_BOOTSTRAP"
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str
-            ) -> argparse.ArgumentParser:
+    def add(
+        name: str, func: Callable[[argparse.Namespace], int], help_: str
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(func=func)
         return p
@@ -216,8 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["upgrade", "current"])
 
     p = add("ingest", cmd_ingest, "consume events from Kafka into the database (until SIGTERM)")
-    p.add_argument("--idle-exit", type=float, metavar="SECONDS",
-                   help="exit after this long without messages (backfills, tests)")
+    p.add_argument(
+        "--idle-exit",
+        type=float,
+        metavar="SECONDS",
+        help="exit after this long without messages (backfills, tests)",
+    )
     p.add_argument("--max-messages", type=int, help="exit after this many messages")
 
     add("score", cmd_score, "compute a new scoring epoch from the stored events")
@@ -253,8 +290,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args))
-    except (SettingsError, UserError, bootstrap.NotConfigured, DatabaseUnavailable,
-            ProduceError, BrokerError, ConvergenceError) as exc:
+    except (
+        SettingsError,
+        UserError,
+        bootstrap.NotConfigured,
+        DatabaseUnavailable,
+        ProduceError,
+        BrokerError,
+        ConvergenceError,
+    ) as exc:
         print(f"renown {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -80,14 +80,16 @@ def group_report(rows: list[ScoreRow], truth: GroundTruth) -> list[dict[str, obj
         if not members:
             continue
         pct = [r.percentile for r in scored]
-        out.append({
-            "group": name,
-            "accounts": len(members),
-            "scored": len(scored),
-            "median pct": f"{median(pct):.1f}" if pct else "-",
-            "best rank": min((r.rank for r in scored), default="-"),
-            "in top 10%": sum(1 for r in scored if r.rank <= top_cut),
-        })
+        out.append(
+            {
+                "group": name,
+                "accounts": len(members),
+                "scored": len(scored),
+                "median pct": f"{median(pct):.1f}" if pct else "-",
+                "best rank": min((r.rank for r in scored), default="-"),
+                "in top 10%": sum(1 for r in scored if r.rank <= top_cut),
+            }
+        )
     return out
 
 
@@ -103,8 +105,10 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     messages_path = out / "world.jsonl"
     truth_path = truth_path_for(messages_path)
     write_world(world, messages_path, truth_path)
-    progress.step(f"simulated a marketplace ({args.preset}, seed {config.seed}): "
-                  f"{len(world.messages):,} messages -> {messages_path}")
+    progress.step(
+        f"simulated a marketplace ({args.preset}, seed {config.seed}): "
+        f"{len(world.messages):,} messages -> {messages_path}"
+    )
     seeds = settings.seeds or world.truth.seeds
     # Group joins wait for about half the session timeout; a demo needs no 10 s margin.
     settings = settings.model_copy(
@@ -122,12 +126,15 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
             ensure_topic(servers, settings.topic, settings.topic_partitions)
             producer = make_producer(servers)
             try:
-                result = produce(producer, settings.topic,
-                                 ((m.key, m.value) for m in world.messages))
+                result = produce(
+                    producer, settings.topic, ((m.key, m.value) for m in world.messages)
+                )
             finally:
                 producer.close()
-            progress.step(f"produced {result.messages:,} messages to {settings.topic} "
-                          f"({result.rate:,.0f} msg/s)")
+            progress.step(
+                f"produced {result.messages:,} messages to {settings.topic} "
+                f"({result.rate:,.0f} msg/s)"
+            )
 
             # A fresh group per run: the embedded broker forgets its topics when it
             # stops, so offsets stored by an earlier demo do not apply to this one.
@@ -148,14 +155,19 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
                 f"{s['skipped']} skipped ({s['messages_per_s']:,.0f} msg/s)"
             )
         if stats.totals.messages < result.messages:
-            print(f"renown demo: only {stats.totals.messages} of {result.messages} messages "
-                  "arrived before the broker went idle", file=sys.stderr)
+            print(
+                f"renown demo: only {stats.totals.messages} of {result.messages} messages "
+                "arrived before the broker went idle",
+                file=sys.stderr,
+            )
             return 1
 
         summary = bootstrap.run_scoring(settings, db)
-        progress.step(f"scored epoch {summary.epoch}: {summary.accounts} accounts, "
-                      f"{summary.edges:,} edges, domains {', '.join(summary.domains)} "
-                      f"({summary.seconds:.2f} s)")
+        progress.step(
+            f"scored epoch {summary.epoch}: {summary.accounts} accounts, "
+            f"{summary.edges:,} edges, domains {', '.join(summary.domains)} "
+            f"({summary.seconds:.2f} s)"
+        )
         with UnitOfWork(db.sessions) as uow:
             rows = top_scores(uow.session, summary.epoch, GLOBAL_DOMAIN, 1_000_000)
     finally:
@@ -163,11 +175,20 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     role = roles(world.truth)
     print("\nTop accounts (global):")
-    print(format_table([
-        {"rank": r.rank, "account": r.account, "score": f"{r.score:.1f}",
-         "percentile": f"{r.percentile:.1f}", "role (ground truth)": role.get(r.account, "?")}
-        for r in rows[:15]
-    ]))
+    print(
+        format_table(
+            [
+                {
+                    "rank": r.rank,
+                    "account": r.account,
+                    "score": f"{r.score:.1f}",
+                    "percentile": f"{r.percentile:.1f}",
+                    "role (ground truth)": role.get(r.account, "?"),
+                }
+                for r in rows[:15]
+            ]
+        )
+    )
     print("\nHow the malicious groups rank:")
     print(format_table(group_report(rows, world.truth)))
     print(f"\nDatabase: {db.url}")

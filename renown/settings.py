@@ -47,14 +47,19 @@ class Settings(BaseSettings):
         "broker; `renown ingest` and `renown produce` refuse to run.",
     )
     topic: str = Field(default="renown.events", description="The topic events arrive on.")
-    topic_partitions: int = Field(default=4, ge=1, le=10_000,
-                                  description="Partitions when Renown creates the topic.")
+    topic_partitions: int = Field(
+        default=4, ge=1, le=10_000, description="Partitions when Renown creates the topic."
+    )
     dead_letter_topic: str | None = Field(
         default=None, description="Also forward dead letters here (the database always keeps them)."
     )
     group_id: str = Field(default="renown-ingest", min_length=1, max_length=255)
-    batch_size: int = Field(default=1000, ge=1, le=100_000,
-                            description="Messages applied per database transaction at most.")
+    batch_size: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Messages applied per database transaction at most.",
+    )
     poll_timeout_ms: int = Field(default=500, ge=10, le=60_000)
     session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
     heartbeat_interval_ms: int = Field(default=3_000, ge=100, le=100_000)
@@ -63,8 +68,9 @@ class Settings(BaseSettings):
         description="Pre-trusted accounts (moderators, verified humans) that trust flows from.",
     )
     decay_half_life_days: float = Field(default=180.0, gt=0, le=36_500)
-    teleport: float = Field(default=0.15, gt=0, lt=1,
-                            description="Probability of returning to the seeds at each step.")
+    teleport: float = Field(
+        default=0.15, gt=0, lt=1, description="Probability of returning to the seeds at each step."
+    )
     tolerance: float = Field(default=1e-10, gt=0, le=1e-3)
     max_iterations: int = Field(default=1000, ge=1, le=100_000)
 
@@ -95,9 +101,12 @@ class Settings(BaseSettings):
     def _topic_name(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not value or len(value) > 249 or any(
-            not (c.isascii() and (c.isalnum() or c in "._-")) for c in value
-        ) or value in (".", ".."):
+        if (
+            not value
+            or len(value) > 249
+            or any(not (c.isascii() and (c.isalnum() or c in "._-")) for c in value)
+            or value in (".", "..")
+        ):
             raise ValueError(f"{value!r} is not a valid Kafka topic name")
         return value
 

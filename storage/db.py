@@ -18,7 +18,7 @@ class DatabaseUnavailable(RuntimeError):
 
 
 def normalise_url(url: str) -> str:
-    """Pick the psycopg 3 driver for bare ``postgresql://`` URLs (SQLAlchemy defaults to psycopg2)."""
+    """Use psycopg 3 for bare ``postgresql://`` URLs (SQLAlchemy would pick psycopg2)."""
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")

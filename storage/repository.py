@@ -101,9 +101,7 @@ class IngestRepository:
             table = Account.__table__
             for chunk in _chunks(sorted(missing)):
                 rows = [{"account_id": a, "first_seen_ns": first_seen[a]} for a in chunk]
-                self.session.execute(
-                    _insert(self.session, table).on_conflict_do_nothing(), rows
-                )
+                self.session.execute(_insert(self.session, table).on_conflict_do_nothing(), rows)
                 found = self.session.execute(
                     select(Account.account_id, Account.id).where(Account.account_id.in_(chunk))
                 )
@@ -200,7 +198,9 @@ class IngestRepository:
 
     # --- offsets --------------------------------------------------------------------
 
-    def load_offsets(self, group_id: str, partitions: Iterable[PartitionKey]) -> dict[PartitionKey, int]:
+    def load_offsets(
+        self, group_id: str, partitions: Iterable[PartitionKey]
+    ) -> dict[PartitionKey, int]:
         """Stored next offsets for the given partitions (absent: never applied)."""
         wanted = list(partitions)
         if not wanted:

@@ -94,7 +94,10 @@ def load_evidence(session: Session, through_event_id: int) -> Evidence:
         src[i], dst[i], kind[i], value[i], weight[i], ts[i] = s, d, kind_code[k], v, w, t
         dom[i] = domains.setdefault(domain, len(domains))
     # Account ids are dense in practice but not guaranteed (rolled-back sequences).
-    index_of = np.searchsorted(ids, src).astype(np.int32), np.searchsorted(ids, dst).astype(np.int32)
+    index_of = (
+        np.searchsorted(ids, src).astype(np.int32),
+        np.searchsorted(ids, dst).astype(np.int32),
+    )
     return Evidence(
         accounts=accounts,
         domains=list(domains),
@@ -175,8 +178,9 @@ def latest_epoch(session: Session) -> ScoreEpoch | None:
 
 def top_scores(session: Session, epoch: int, domain: str, limit: int) -> list[ScoreRow]:
     result = session.execute(
-        select(Account.account_id, Score.domain, Score.trust, Score.score, Score.rank,
-               Score.percentile)
+        select(
+            Account.account_id, Score.domain, Score.trust, Score.score, Score.rank, Score.percentile
+        )
         .join(Account, Account.id == Score.account_id)
         .where(Score.epoch == epoch, Score.domain == domain)
         .order_by(Score.rank)
@@ -187,8 +191,9 @@ def top_scores(session: Session, epoch: int, domain: str, limit: int) -> list[Sc
 
 def scores_of(session: Session, epoch: int, accounts: Sequence[str], domain: str) -> list[ScoreRow]:
     result = session.execute(
-        select(Account.account_id, Score.domain, Score.trust, Score.score, Score.rank,
-               Score.percentile)
+        select(
+            Account.account_id, Score.domain, Score.trust, Score.score, Score.rank, Score.percentile
+        )
         .join(Account, Account.id == Score.account_id)
         .where(Score.epoch == epoch, Score.domain == domain, Account.account_id.in_(accounts))
         .order_by(Score.rank)

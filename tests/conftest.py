@@ -19,7 +19,9 @@ from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.models import Base
 
-PG_BASE_URL = os.environ.get("RENOWN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_BASE_URL = os.environ.get(
+    "RENOWN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 def _pg_reachable() -> None:
@@ -28,7 +30,7 @@ def _pg_reachable() -> None:
         with engine.connect() as conn:
             conn.execute(text("select 1"))
         engine.dispose()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         pytest.fail(
             f"PostgreSQL at {PG_BASE_URL} is not reachable ({exc}). Start it with "
             "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` "

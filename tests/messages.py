@@ -9,16 +9,26 @@ from typing import Any
 _receipts = count(1)
 
 
-def log_line(event: str, data: list[dict[str, Any]], *, standard: str = "renown",
-             version: str = "1.0.0") -> str:
+def log_line(
+    event: str, data: list[dict[str, Any]], *, standard: str = "renown", version: str = "1.0.0"
+) -> str:
     body = {"standard": standard, "version": version, "event": event, "data": data}
     return "EVENT_JSON:" + json.dumps(body)
 
 
-def message(event: str, *data: dict[str, Any], receipt_id: str | None = None, log_index: int = 0,
-            block_height: int = 100, block_timestamp: int = 1_764_000_000_000_000_000,
-            contract_id: str = "labels.market.near", predecessor_id: str = "alice.near",
-            standard: str = "renown", version: str = "1.0.0", **overrides: Any) -> dict[str, Any]:
+def message(
+    event: str,
+    *data: dict[str, Any],
+    receipt_id: str | None = None,
+    log_index: int = 0,
+    block_height: int = 100,
+    block_timestamp: int = 1_764_000_000_000_000_000,
+    contract_id: str = "labels.market.near",
+    predecessor_id: str = "alice.near",
+    standard: str = "renown",
+    version: str = "1.0.0",
+    **overrides: Any,
+) -> dict[str, Any]:
     msg: dict[str, Any] = {
         "block_height": block_height,
         "block_timestamp": block_timestamp,
@@ -36,9 +46,12 @@ def encode(msg: dict[str, Any]) -> bytes:
     return json.dumps(msg).encode()
 
 
-def vote(voter: str, target: str, value: int = 1, kind: str = "account", **kw: Any) -> dict[str, Any]:
-    return message("vote_cast", {"voter": voter, "target_kind": kind, "target": target,
-                                 "value": value}, **kw)
+def vote(
+    voter: str, target: str, value: int = 1, kind: str = "account", **kw: Any
+) -> dict[str, Any]:
+    return message(
+        "vote_cast", {"voter": voter, "target_kind": kind, "target": target, "value": value}, **kw
+    )
 
 
 def endorse(endorser: str, endorsee: str, **kw: Any) -> dict[str, Any]:
