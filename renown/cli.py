@@ -112,18 +112,18 @@ def cmd_scores(args: argparse.Namespace) -> int:
     db = bootstrap.open_database(settings)
     try:
         with UnitOfWork(db.sessions) as uow:
-            epoch = latest_epoch(uow.session)
-            if epoch is None:
+            latest = latest_epoch(uow.session)
+            if latest is None:
                 raise UserError("no scores yet: run `renown score` first")
+            epoch = latest.epoch
             if args.accounts:
-                rows = scores_of(uow.session, epoch.epoch, args.accounts, args.domain)
-                missing = sorted(set(args.accounts) - {r.account for r in rows})
+                rows = scores_of(uow.session, epoch, args.accounts, args.domain)
             else:
-                rows = top_scores(uow.session, epoch.epoch, args.domain, args.top)
-                missing = []
+                rows = top_scores(uow.session, epoch, args.domain, args.top)
     finally:
         db.close()
-    print(f"epoch {epoch.epoch}, domain {args.domain}")
+    missing = sorted(set(args.accounts) - {r.account for r in rows})
+    print(f"epoch {epoch}, domain {args.domain}")
     print(
         format_table(
             [
@@ -140,7 +140,7 @@ def cmd_scores(args: argparse.Namespace) -> int:
     )
     for name in missing:
         print(
-            f"{name}: no score in domain {args.domain} at epoch {epoch.epoch} "
+            f"{name}: no score in domain {args.domain} at epoch {epoch} "
             "(unknown account, or no trust edges in that domain)",
             file=sys.stderr,
         )

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -63,7 +64,8 @@ class Settings(BaseSettings):
     poll_timeout_ms: int = Field(default=500, ge=10, le=60_000)
     session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
     heartbeat_interval_ms: int = Field(default=3_000, ge=100, le=100_000)
-    seeds: list[str] = Field(
+    # NoDecode: RENOWN_SEEDS is a comma-separated list, not JSON.
+    seeds: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Pre-trusted accounts (moderators, verified humans) that trust flows from.",
     )
