@@ -47,10 +47,14 @@ NEP171_MAJOR = 1
 
 # NEAR's own account-id rule (nearcore `AccountId` validation). It also admits 64-hex
 # implicit accounts and 0x-prefixed Ethereum-implicit ones.
-_ACCOUNT_RE = re.compile(r"^(?:[a-z\d]+[-_])*[a-z\d]+(?:\.(?:[a-z\d]+[-_])*[a-z\d]+)*$")
-_DOMAIN_RE = re.compile(r"^[a-z0-9:_-]{1,64}$")
-_HEX64_RE = re.compile(r"^[0-9a-fA-F]{64}$")
-_SEMVER_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:[-+][0-9A-Za-z.+-]*)?$")
+# Patterns are ASCII-only and used with fullmatch: `\d` would admit Arabic-Indic digits and
+# `$` a trailing newline, both of which NEAR rejects and storage would choke on.
+_ACCOUNT_RE = re.compile(r"(?:[a-z0-9]+[-_])*[a-z0-9]+(?:\.(?:[a-z0-9]+[-_])*[a-z0-9]+)*", re.ASCII)
+_DOMAIN_RE = re.compile(r"[a-z0-9:_-]{1,64}", re.ASCII)
+_HEX64_RE = re.compile(r"[0-9a-fA-F]{64}", re.ASCII)
+_SEMVER_RE = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)(?:[-+][0-9A-Za-z.+-]*)?", re.ASCII)
+MAX_INT64 = 2**63 - 1
+MAX_INT32 = 2**31 - 1
 MAX_ID_LEN = 256
 MAX_DATA_ITEMS = 1000
 
@@ -81,11 +85,11 @@ class _Invalid(Exception):
 
 def is_account_id(value: object) -> bool:
     """True when ``value`` is a valid NEAR account id (2 to 64 characters, NEAR's rule)."""
-    return isinstance(value, str) and 2 <= len(value) <= 64 and bool(_ACCOUNT_RE.match(value))
+    return isinstance(value, str) and 2 <= len(value) <= 64 and bool(_ACCOUNT_RE.fullmatch(value))
 
 
 def is_domain(value: object) -> bool:
-    return isinstance(value, str) and bool(_DOMAIN_RE.match(value))
+    return isinstance(value, str) and bool(_DOMAIN_RE.fullmatch(value))
 
 
 # --- field readers: each raises _Invalid with the field path --------------------------
@@ -97,12 +101,16 @@ def _get(obj: dict[str, Any], field: str, path: str) -> Any:
     return obj[field]
 
 
-def _int(obj: dict[str, Any], field: str, path: str, *, minimum: int = 0) -> int:
+def _int(
+    obj: dict[str, Any], field: str, path: str, *, minimum: int = 0, maximum: int = MAX_INT64
+) -> int:
     value = _get(obj, field, path)
     if isinstance(value, bool) or not isinstance(value, int):
         raise _Invalid(f"{path}.{field}: expected an integer, got {_show(value)}")
     if value < minimum:
         raise _Invalid(f"{path}.{field}: must be >= {minimum}, got {value}")
+    if value > maximum:  # storage columns are 64-bit (32-bit for indices)
+        raise _Invalid(f"{path}.{field}: must be <= {maximum}")
     return value
 
 
@@ -120,6 +128,11 @@ def _check_str(value: Any, where: str, *, max_len: int = MAX_ID_LEN) -> str:
         raise _Invalid(f"{where}: longer than {max_len} characters")
     if "\x00" in value:  # PostgreSQL text cannot hold NUL; no id or label needs it
         raise _Invalid(f"{where}: contains a NUL character")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate from a \ud800-style JSON escape
+            raise _Invalid(f"{where}: is not valid Unicode (lone surrogate)") from None
     return value
 
 
@@ -221,7 +234,8 @@ def _vote_cast(d: dict[str, Any], p: str) -> VoteCast:
     if kind == "account":
         target = _account(d, "target", p)
     else:
-        target = _str(d, "target", p, max_len=3 * MAX_ID_LEN)
+        # A content id is at most MAX_ID_LEN; a label target joins three ids.
+        target = _str(d, "target", p, max_len=3 * MAX_ID_LEN if kind == "label" else MAX_ID_LEN)
         if kind == "label":
             parts = target.rsplit("/", 2)
             if len(parts) != 3 or not parts[0] or not parts[1]:
@@ -257,7 +271,7 @@ def _endorsed(d: dict[str, Any], p: str) -> Endorsed:
 
 def _content_authored(d: dict[str, Any], p: str) -> ContentAuthored:
     content_hash = _get(d, "content_hash", p)
-    if not isinstance(content_hash, str) or not _HEX64_RE.match(content_hash):
+    if not isinstance(content_hash, str) or not _HEX64_RE.fullmatch(content_hash):
         raise _Invalid(f"{p}.content_hash: expected 64 hex characters (sha256)")
     derived = d.get("derived_from")
     return ContentAuthored(
@@ -304,7 +318,7 @@ def _chain_context(msg: dict[str, Any]) -> ChainContext:
         block_height=_int(msg, "block_height", p),
         block_timestamp_ns=_int(msg, "block_timestamp", p),
         receipt_id=receipt_id,
-        log_index=_int(msg, "log_index", p),
+        log_index=_int(msg, "log_index", p, maximum=MAX_INT32),
         contract_id=_account(msg, "contract_id", p),
         predecessor_id=_account(msg, "predecessor_id", p),
     )
@@ -324,7 +338,9 @@ def _data_items(log: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _decode(value: bytes) -> DecodeResult:
     try:
-        msg = json.loads(value)
+        # Decode strictly first: json.loads(bytes) would guess UTF-16/32 and let lone
+        # surrogates through, and EVENTS.md says UTF-8.
+        msg = json.loads(value.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise _Invalid(f"not UTF-8 JSON: {exc}") from None
     if not isinstance(msg, dict):
@@ -342,7 +358,7 @@ def _decode(value: bytes) -> DecodeResult:
     standard = _str(log, "standard", "log", max_len=64)
     version = _str(log, "version", "log", max_len=64)
     event = _str(log, "event", "log", max_len=64)
-    semver = _SEMVER_RE.match(version)
+    semver = _SEMVER_RE.fullmatch(version)
     if not semver:
         raise _Invalid(f"log.version: {version!r} is not a semantic version")
     major = int(semver.group(1))
@@ -385,6 +401,11 @@ def _nft_mint(
         owner = _account(item, "owner_id", p)
         token_ids = _str_list(_get(item, "token_ids", p), f"{p}.token_ids")
         for part, token_id in enumerate(token_ids):
+            if len(chain.contract_id) + 1 + len(token_id) > MAX_ID_LEN:
+                raise _Invalid(
+                    f"{p}.token_ids[{part}]: '<contract_id>:<token_id>' is longer than "
+                    f"{MAX_ID_LEN} characters"
+                )
             content = ContentAuthored(
                 content_id=f"{chain.contract_id}:{token_id}",
                 authors=(owner,),

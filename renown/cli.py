@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from ingest.consumer import BrokerUnavailable
 from ingest.produce import ProduceError, ensure_topic, make_producer, produce
 from renown import bootstrap
 from renown.broker import BrokerError
@@ -296,6 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bootstrap.NotConfigured,
         DatabaseUnavailable,
         ProduceError,
+        BrokerUnavailable,
         BrokerError,
         ConvergenceError,
     ) as exc:
