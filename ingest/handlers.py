@@ -57,6 +57,7 @@ class Context:
         *,
         dst: str | None = None,
         content_id: str | None = None,
+        task_id: str | None = None,
         target: str | None = None,
         domain: str | None = None,
         value: int = 1,
@@ -65,10 +66,12 @@ class Context:
         self.rows.interactions.append(
             {
                 "event_id": self.event_id,
+                "contract_id": self.contract,
                 "kind": kind,
                 "src_id": self.ids[src],
                 "dst_id": None if dst is None else self.ids[dst],
                 "content_id": content_id,
+                "task_id": task_id,
                 "target": target,
                 "domain": domain,
                 "value": value,
@@ -146,7 +149,7 @@ def on_label_reviewed(c: Context, e: LabelReviewed) -> None:
     )
     value = 1 if e.verdict == "accept" else -1
     target = f"{e.task_id}/{e.item_id}/{e.labeler}"
-    c.interaction(REVIEW, e.reviewer, dst=e.labeler, target=target, value=value)
+    c.interaction(REVIEW, e.reviewer, dst=e.labeler, task_id=e.task_id, target=target, value=value)
 
 
 def on_gold_revealed(c: Context, e: GoldRevealed) -> None:
@@ -160,6 +163,7 @@ def on_gold_revealed(c: Context, e: GoldRevealed) -> None:
                 "item_id": item_id,
                 "poster_id": poster,
                 "label": label,
+                "ts_ns": c.ts,
             }
         )
 
@@ -173,7 +177,13 @@ def on_vote_cast(c: Context, e: VoteCast) -> None:
         ref = e.label_ref
         assert ref is not None  # the decoder validated the label target
         c.interaction(
-            VOTE_LABEL, e.voter, dst=ref.labeler, target=e.target, domain=e.domain, value=e.value
+            VOTE_LABEL,
+            e.voter,
+            dst=ref.labeler,
+            task_id=ref.task_id,
+            target=e.target,
+            domain=e.domain,
+            value=e.value,
         )
 
 

@@ -109,10 +109,13 @@ class Interaction(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), index=True)
+    contract_id: Mapped[str] = mapped_column(String(ACCOUNT_LEN))  # the emitting contract
     kind: Mapped[str] = mapped_column(String(24))
     src_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     dst_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
     content_id: Mapped[str | None] = mapped_column(String(ID_LEN), index=True)
+    # Reviews and votes on labels: the task, whose domain they inherit at scoring time.
+    task_id: Mapped[str | None] = mapped_column(String(ID_LEN))
     target: Mapped[str | None] = mapped_column(String(3 * ID_LEN))
     domain: Mapped[str | None] = mapped_column(String(DOMAIN_LEN))
     value: Mapped[int] = mapped_column(SmallInteger)
@@ -170,7 +173,10 @@ class Review(Base):
 
 
 class Gold(Base):
-    """A revealed gold answer; scoring trusts it only when the poster is the task's poster."""
+    """A revealed gold answer (the latest reveal on chain wins, so a poster can correct one).
+
+    Scoring trusts it only when the poster is the task's poster.
+    """
 
     __tablename__ = "gold"
     __table_args__ = (UniqueConstraint("contract_id", "task_id", "item_id"),)
@@ -182,10 +188,17 @@ class Gold(Base):
     item_id: Mapped[str] = mapped_column(String(ID_LEN))
     poster_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     label: Mapped[str] = mapped_column(String(ID_LEN))
+    ts_ns: Mapped[int] = mapped_column(BigInteger)
 
 
 class Content(Base):
-    """A piece of content; the first authorship event for a content id wins."""
+    """A piece of content: the earliest authorship claim on chain wins, whatever arrives first.
+
+    A later ``content_authored`` for the same id (from anyone, any contract) is kept in
+    ``events`` and ``content_authors`` but carries no effect: authors and parents count
+    only when their ``event_id`` is the winning claim's, so nobody can join the authors
+    of someone else's work (and then retract it) by re-announcing it.
+    """
 
     __tablename__ = "content"
 

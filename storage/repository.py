@@ -148,43 +148,57 @@ class IngestRepository:
         for chunk in _chunks(rows):
             self.session.execute(_insert(self.session, table).on_conflict_do_nothing(), list(chunk))
 
-    def upsert_latest(
-        self, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str], ts: str = "ts_ns"
+    def upsert_by_time(
+        self,
+        table: Table,
+        rows: Sequence[dict[str, Any]],
+        keys: Sequence[str],
+        *,
+        keep: str = "latest",
+        ts: str = "ts_ns",
     ) -> None:
-        """Insert, or replace the stored row when this one is newer (by ``ts``).
+        """Insert, or replace the stored row when this one is newer (or older) on chain.
 
-        Arrival order across partitions is arbitrary, so "latest" means latest on chain,
-        not latest to arrive.
+        Arrival order across partitions is arbitrary, so "latest" and "earliest" are by
+        block time (ties by event id), never by arrival, and the result is the same
+        whatever order the events are applied in.
         """
-        latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+        if keep not in ("latest", "earliest"):
+            raise ValueError("keep must be 'latest' or 'earliest'")
+        sign = 1 if keep == "latest" else -1
+        chosen: dict[tuple[Any, ...], dict[str, Any]] = {}
         for row in rows:  # one row per key per statement (PostgreSQL refuses two)
             k = tuple(row[c] for c in keys)
-            if k not in latest or row[ts] >= latest[k][ts]:
-                latest[k] = row
-        deduped = list(latest.values())
+            order = (sign * row[ts], sign * row["event_id"])
+            if k not in chosen or order > (sign * chosen[k][ts], sign * chosen[k]["event_id"]):
+                chosen[k] = row
+        deduped = list(chosen.values())
         for chunk in _chunks(deduped):
             stmt = _insert(self.session, table)
             update_cols = {c: stmt.excluded[c] for c in chunk[0] if c not in keys}
+            new, old = stmt.excluded, table.c
+            if keep == "latest":
+                wins = (new[ts] > old[ts]) | ((new[ts] == old[ts]) & (new.event_id > old.event_id))
+            else:
+                wins = (new[ts] < old[ts]) | ((new[ts] == old[ts]) & (new.event_id < old.event_id))
             stmt = stmt.on_conflict_do_update(
-                index_elements=list(keys),
-                set_=update_cols,
-                where=table.c[ts] < stmt.excluded[ts],
+                index_elements=list(keys), set_=update_cols, where=wins
             )
             self.session.execute(stmt, list(chunk))
 
     def write_derived(self, rows: DerivedRows) -> None:
         self.insert_rows(Interaction.__table__, rows.interactions)
-        self.upsert_latest(Task.__table__, rows.tasks, ["contract_id", "task_id"])
-        self.upsert_latest(
+        self.upsert_by_time(Task.__table__, rows.tasks, ["contract_id", "task_id"])
+        self.upsert_by_time(
             Label.__table__, rows.labels, ["contract_id", "task_id", "item_id", "labeler_id"]
         )
-        self.upsert_latest(
+        self.upsert_by_time(
             Review.__table__,
             rows.reviews,
             ["contract_id", "task_id", "item_id", "labeler_id", "reviewer_id"],
         )
-        self.insert_ignore(Gold.__table__, rows.gold)
-        self.insert_ignore(Content.__table__, rows.content)
+        self.upsert_by_time(Gold.__table__, rows.gold, ["contract_id", "task_id", "item_id"])
+        self.upsert_by_time(Content.__table__, rows.content, ["content_id"], keep="earliest")
         self.insert_ignore(ContentAuthor.__table__, rows.content_authors)
         self.insert_ignore(ContentParent.__table__, rows.content_parents)
 

@@ -32,38 +32,46 @@ from storage.models import Account, Event, Score, ScoreEpoch
 _DIRECT_KINDS = (VOTE_ACCOUNT, VOTE_LABEL, ENDORSE, REVIEW)
 _CONTENT_KINDS = (VOTE_CONTENT, ATTEST)
 
-# Content is retracted when one of its own authors said so; anyone else's retraction
-# is recorded but carries no effect.
-_RETRACTED = """
-    SELECT r.content_id FROM interactions r
-    JOIN content_authors ra ON ra.content_id = r.content_id AND ra.account_id = r.src_id
-    WHERE r.kind = 'retract'
-"""
-
+# Only the winning authorship claim of a content id counts (see models.Content): its
+# authors and parents carry the claim's event id. Content is retracted when one of
+# those authors said so; anyone else's retraction is recorded but has no effect.
 _EVIDENCE_SQL = f"""
-SELECT i.src_id, i.dst_id, i.kind, i.value, i.weight, i.ts_ns, COALESCE(i.domain, :general)
+WITH authors AS (
+    SELECT ca.content_id, ca.account_id
+    FROM content_authors ca
+    JOIN content c ON c.content_id = ca.content_id AND c.event_id = ca.event_id
+),
+author_counts AS (
+    SELECT content_id, COUNT(*) AS n FROM authors GROUP BY content_id
+),
+retracted AS (
+    SELECT DISTINCT r.content_id FROM interactions r
+    JOIN authors a ON a.content_id = r.content_id AND a.account_id = r.src_id
+    WHERE r.kind = 'retract' AND r.event_id <= :through
+)
+SELECT i.src_id, i.dst_id, i.kind, i.value, i.weight, i.ts_ns,
+       COALESCE(i.domain, t.domain, :general)
 FROM interactions i
+LEFT JOIN tasks t ON t.contract_id = i.contract_id AND t.task_id = i.task_id
 WHERE i.dst_id IS NOT NULL AND i.kind IN ({", ".join(f"'{k}'" for k in _DIRECT_KINDS)})
   AND i.event_id <= :through
 UNION ALL
-SELECT i.src_id, ca.account_id, i.kind, i.value, i.weight / n.authors, i.ts_ns,
+SELECT i.src_id, a.account_id, i.kind, i.value, i.weight / n.n, i.ts_ns,
        COALESCE(i.domain, c.domain, :general)
 FROM interactions i
-JOIN content_authors ca ON ca.content_id = i.content_id
-JOIN (SELECT content_id, COUNT(*) AS authors FROM content_authors GROUP BY content_id) n
-  ON n.content_id = i.content_id
-LEFT JOIN content c ON c.content_id = i.content_id
+JOIN content c ON c.content_id = i.content_id
+JOIN authors a ON a.content_id = i.content_id
+JOIN author_counts n ON n.content_id = i.content_id
 WHERE i.kind IN ({", ".join(f"'{k}'" for k in _CONTENT_KINDS)})
   AND i.event_id <= :through
-  AND i.content_id NOT IN ({_RETRACTED})
+  AND i.content_id NOT IN (SELECT content_id FROM retracted)
 UNION ALL
-SELECT ca.account_id, pa.account_id, '{DERIVED}', 1, 1.0 / n.authors, c.ts_ns, c.domain
-FROM content_parents cp
-JOIN content c ON c.content_id = cp.content_id
-JOIN content_authors ca ON ca.content_id = cp.content_id
-JOIN content_authors pa ON pa.content_id = cp.parent_id
-JOIN (SELECT content_id, COUNT(*) AS authors FROM content_authors GROUP BY content_id) n
-  ON n.content_id = cp.parent_id
+SELECT child.account_id, parent.account_id, '{DERIVED}', 1, 1.0 / n.n, c.ts_ns, c.domain
+FROM content c
+JOIN content_parents cp ON cp.content_id = c.content_id AND cp.event_id = c.event_id
+JOIN authors child ON child.content_id = c.content_id
+JOIN authors parent ON parent.content_id = cp.parent_id
+JOIN author_counts n ON n.content_id = cp.parent_id
 WHERE c.event_id <= :through
 """
 

@@ -293,3 +293,107 @@ def test_evidence_stops_at_the_epoch_boundary(engine: Engine) -> None:
     with UnitOfWork(make_session_factory(engine)) as uow:
         assert len(load_evidence(uow.session, through)) == 1
         assert len(load_evidence(uow.session, latest_event_id(uow.session))) == 2
+
+
+def test_a_later_authorship_claim_cannot_take_over_content(engine: Engine) -> None:
+    """Mallory re-announces Alice's content with herself as author, then 'retracts' it."""
+    original = message(
+        "content_authored",
+        {"content_id": "c1", "authors": ["alice.near"], "content_hash": "aa" * 32},
+        block_timestamp=T0,
+    )
+    claim = message(
+        "content_authored",
+        {"content_id": "c1", "authors": ["mallory.near"], "content_hash": "bb" * 32},
+        block_timestamp=T0 + 5,
+    )
+    retract = message("content_retracted", {"content_id": "c1", "by": "mallory.near"})
+    upvote = vote("fan.near", "c1", kind="content")
+    # Mallory's claim arrives first: arrival order must not matter, block time does.
+    _applier(engine).apply(_msgs(claim, upvote, retract, original))
+    with UnitOfWork(make_session_factory(engine)) as uow:
+        ev = load_evidence(uow.session, latest_event_id(uow.session))
+        stored_hash = uow.session.execute(select(Content.content_hash)).scalar_one()
+    edges = {(ev.accounts[s], ev.accounts[d]) for s, d in zip(ev.src, ev.dst, strict=True)}
+    assert edges == {("fan.near", "alice.near")}
+    assert stored_hash == "aa" * 32
+
+
+def test_label_votes_and_reviews_inherit_the_task_domain(engine: Engine) -> None:
+    _applier(engine).apply(
+        _msgs(
+            vote("v.near", "t1/i1/lab.near", kind="label"),
+            message(
+                "label_reviewed",
+                {
+                    "task_id": "t1",
+                    "item_id": "i1",
+                    "labeler": "lab.near",
+                    "reviewer": "r.near",
+                    "verdict": "accept",
+                },
+            ),
+            vote("v.near", "t2/i1/lab.near", kind="label"),  # task never posted: general
+            message("task_posted", {"task_id": "t1", "poster": "p.near", "domain": "images"}),
+        )
+    )
+    with UnitOfWork(make_session_factory(engine)) as uow:
+        ev = load_evidence(uow.session, latest_event_id(uow.session))
+    assert sorted(
+        (ev.accounts[s], ev.domains[d]) for s, d in zip(ev.src, ev.domain, strict=True)
+    ) == [("r.near", "images"), ("v.near", "general"), ("v.near", "images")]
+
+
+def test_the_latest_gold_reveal_on_chain_wins(engine: Engine) -> None:
+    from storage.models import Gold
+
+    first = message(
+        "gold_revealed",
+        {"task_id": "t", "poster": "p.near", "gold": {"i": "cat"}},
+        block_timestamp=T0,
+    )
+    fix = message(
+        "gold_revealed",
+        {"task_id": "t", "poster": "p.near", "gold": {"i": "dog"}},
+        block_timestamp=T0 + 1,
+    )
+    _applier(engine).apply(_msgs(fix, first))
+    with engine.connect() as conn:
+        assert conn.execute(select(Gold.label)).scalars().all() == ["dog"]
+
+
+def test_arrival_order_does_not_change_the_evidence(
+    tmp_path_factory: pytest.TempPathFactory, engine: Engine
+) -> None:
+    """The same events applied forwards and backwards give the same evidence."""
+    import json
+    from dataclasses import replace
+
+    from simulate.world import PRESETS, generate
+    from storage.db import make_engine
+
+    world = generate(replace(PRESETS["tiny"], seed=4))
+    values = [json.dumps(m.value).encode() for m in world.messages]
+    forward = [Message("ev", 0, i, None, v) for i, v in enumerate(values)]
+    _applier(engine).apply(forward)
+
+    other = make_engine(f"sqlite:///{tmp_path_factory.mktemp('rev') / 'rev.db'}")
+    migrate.upgrade(other)
+    backward = [Message("ev", 0, i, None, v) for i, v in enumerate(reversed(values))]
+    _applier(other).apply(backward)
+
+    def evidence(e: Engine) -> list[tuple[str, str, str, float, str]]:
+        with UnitOfWork(make_session_factory(e)) as uow:
+            ev = load_evidence(uow.session, latest_event_id(uow.session))
+        from scoring.evidence import KINDS
+
+        return sorted(
+            (ev.accounts[s], ev.accounts[d], KINDS[k], round(float(w), 9), ev.domains[dom])
+            for s, d, k, w, dom in zip(ev.src, ev.dst, ev.kind, ev.weight, ev.domain, strict=True)
+        )
+
+    try:
+        assert evidence(engine) == evidence(other)
+        assert len(evidence(engine)) > 100
+    finally:
+        other.dispose()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 01:54:24.768732
+Create Date: 2026-11-26
 """
 
 from __future__ import annotations
@@ -184,6 +184,7 @@ def upgrade() -> None:
         sa.Column("item_id", sa.String(length=256), nullable=False),
         sa.Column("poster_id", sa.Integer(), nullable=False),
         sa.Column("label", sa.String(length=256), nullable=False),
+        sa.Column("ts_ns", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(["event_id"], ["events.id"], name=op.f("fk_gold_event_id_events")),
         sa.ForeignKeyConstraint(
             ["poster_id"], ["accounts.id"], name=op.f("fk_gold_poster_id_accounts")
@@ -197,10 +198,12 @@ def upgrade() -> None:
         "interactions",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("contract_id", sa.String(length=64), nullable=False),
         sa.Column("kind", sa.String(length=24), nullable=False),
         sa.Column("src_id", sa.Integer(), nullable=False),
         sa.Column("dst_id", sa.Integer(), nullable=True),
         sa.Column("content_id", sa.String(length=256), nullable=True),
+        sa.Column("task_id", sa.String(length=256), nullable=True),
         sa.Column("target", sa.String(length=768), nullable=True),
         sa.Column("domain", sa.String(length=64), nullable=True),
         sa.Column("value", sa.SmallInteger(), nullable=False),
