@@ -43,7 +43,8 @@ class NotConfigured(RuntimeError):
 @dataclass
 class Database:
     engine: Engine
-    sessions: sessionmaker[Session]
+    sessions: sessionmaker[Session]  # reads
+    writer_sessions: sessionmaker[Session]  # transactions that write
     url: str
 
     def close(self) -> None:
@@ -64,7 +65,9 @@ def open_database(settings: Settings, *, require_schema: bool = True) -> Databas
         raise DatabaseUnavailable(
             f"the database {where} is not at the current schema; run `renown db upgrade` first"
         )
-    return Database(engine, make_session_factory(engine), where)
+    return Database(
+        engine, make_session_factory(engine), make_session_factory(engine, writer=True), where
+    )
 
 
 def require_bootstrap(settings: Settings) -> str:
@@ -115,7 +118,7 @@ def build_ingest_loop(
         dead_letters = KafkaDeadLetterSink(make_producer(bootstrap), settings.dead_letter_topic)
     return IngestLoop(
         consumer,
-        BatchApplier(db.sessions, group),
+        BatchApplier(db.writer_sessions, group),
         [settings.topic],
         batch_size=settings.batch_size,
         poll_timeout_ms=settings.poll_timeout_ms,
@@ -167,7 +170,7 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
         "tolerance": settings.tolerance,
         "decay_half_life_days": settings.decay_half_life_days,
     }
-    with UnitOfWork(db.sessions) as uow:
+    with UnitOfWork(db.writer_sessions) as uow:
         epoch = next_epoch(uow.session)
         finished = datetime.now(UTC)
         write_epoch(

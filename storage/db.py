@@ -37,8 +37,7 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
-    # Take transaction control from pysqlite so BEGIN IMMEDIATE below is honoured:
-    # two ingest processes on one SQLite file must serialise their writes, not deadlock.
+    # Take transaction control from pysqlite so that our own BEGIN (below) is used.
     dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -47,12 +46,21 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+WRITE_LOCK_OPTION = "renown_sqlite_write_lock"
+
+
 def _sqlite_on_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers take SQLite's write lock up front (BEGIN IMMEDIATE) so that two writers wait
+    # for each other instead of failing to upgrade a read lock; readers begin deferred and
+    # never queue behind a writer (WAL lets them read the last committed state).
+    writer = conn.get_execution_options().get(WRITE_LOCK_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, *, writer: bool = False) -> sessionmaker[Session]:
+    """Sessions for reading, or (``writer=True``) for transactions that will write."""
+    bind = engine.execution_options(**{WRITE_LOCK_OPTION: True}) if writer else engine
+    return sessionmaker(bind, expire_on_commit=False)
 
 
 def describe(url: str) -> str:

@@ -90,7 +90,7 @@ def test_sigkill_mid_batch_then_restart_applies_everything_once(
     # The reference: one clean pass over the same messages, straight into a fresh SQLite.
     ref_engine = make_engine(f"sqlite:///{tmp_path / 'reference.db'}")
     upgrade(ref_engine)
-    BatchApplier(make_session_factory(ref_engine), "ref").apply(
+    BatchApplier(make_session_factory(ref_engine, writer=True), "ref").apply(
         [Message(topic, 0, i, None, v) for i, (_, v) in enumerate(values)]
     )
     expected = _counts(ref_engine)

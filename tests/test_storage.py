@@ -42,7 +42,7 @@ def _count(engine: Engine, model: type) -> int:
 
 
 def _applier(engine: Engine, group: str = "g") -> BatchApplier:
-    return BatchApplier(make_session_factory(engine), group)
+    return BatchApplier(make_session_factory(engine, writer=True), group)
 
 
 def test_migration_matches_models(engine: Engine) -> None:
@@ -196,7 +196,7 @@ def test_skipped_and_dead_letters_are_recorded_with_position(engine: Engine) -> 
 
 
 def test_offsets_are_compare_and_set(engine: Engine) -> None:
-    factory = make_session_factory(engine)
+    factory = make_session_factory(engine, writer=True)
     with UnitOfWork(factory) as uow:
         repo = IngestRepository(uow.session)
         repo.advance_offsets("g", {("ev", 0): (None, 10)})
