@@ -8,6 +8,7 @@ stderr and exit code 2, and leaves stack traces to real bugs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -180,7 +181,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     config = PRESETS[args.preset]
     if args.seed is not None:
-        config = _replace_seed(config, args.seed)
+        config = dataclasses.replace(config, seed=args.seed)
     world = generate(config)
     out = Path(args.out)
     truth = truth_path_for(out)
@@ -188,12 +189,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print(f"wrote {len(world.messages)} messages to {out} and the ground truth to {truth}")
     print(f"seed accounts (configure them as RENOWN_SEEDS): {','.join(world.truth.seeds)}")
     return 0
-
-
-def _replace_seed(config: object, seed: int) -> object:
-    import dataclasses
-
-    return dataclasses.replace(config, seed=seed)  # type: ignore[type-var]
 
 
 def cmd_produce(args: argparse.Namespace) -> int:

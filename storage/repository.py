@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Table, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from storage.models import (
     Account,
+    Base,
     ConsumerOffset,
     Content,
     ContentAuthor,
@@ -44,6 +45,11 @@ class OffsetConflict(RuntimeError):
     Raised when the stored offset is not the one this consumer started from, which
     happens only when a rebalance gave the partition to someone else mid-batch.
     """
+
+
+def _table(model: type[Base]) -> Table:
+    """The model's Table (typed: ``__table__`` is declared as a bare FromClause)."""
+    return cast(Table, model.__table__)
 
 
 def _insert(session: Session, table: Table) -> Any:
@@ -98,7 +104,7 @@ class IngestRepository:
         cache = self.accounts.ids
         missing = [a for a in first_seen if a not in cache]
         if missing:
-            table = Account.__table__
+            table = _table(Account)
             for chunk in _chunks(sorted(missing)):
                 rows = [{"account_id": a, "first_seen_ns": first_seen[a]} for a in chunk]
                 self.session.execute(_insert(self.session, table).on_conflict_do_nothing(), rows)
@@ -114,7 +120,7 @@ class IngestRepository:
 
     def insert_events(self, rows: Sequence[dict[str, Any]]) -> dict[EventKeyTuple, int]:
         """Insert raw events; returns the ids of those that were new (duplicates are skipped)."""
-        table = Event.__table__
+        table = _table(Event)
         new: dict[EventKeyTuple, int] = {}
         for chunk in _chunks(rows):
             stmt = (
@@ -187,28 +193,28 @@ class IngestRepository:
             self.session.execute(stmt, list(chunk))
 
     def write_derived(self, rows: DerivedRows) -> None:
-        self.insert_rows(Interaction.__table__, rows.interactions)
-        self.upsert_by_time(Task.__table__, rows.tasks, ["contract_id", "task_id"])
+        self.insert_rows(_table(Interaction), rows.interactions)
+        self.upsert_by_time(_table(Task), rows.tasks, ["contract_id", "task_id"])
         self.upsert_by_time(
-            Label.__table__, rows.labels, ["contract_id", "task_id", "item_id", "labeler_id"]
+            _table(Label), rows.labels, ["contract_id", "task_id", "item_id", "labeler_id"]
         )
         self.upsert_by_time(
-            Review.__table__,
+            _table(Review),
             rows.reviews,
             ["contract_id", "task_id", "item_id", "labeler_id", "reviewer_id"],
         )
-        self.upsert_by_time(Gold.__table__, rows.gold, ["contract_id", "task_id", "item_id"])
-        self.upsert_by_time(Content.__table__, rows.content, ["content_id"], keep="earliest")
-        self.insert_ignore(ContentAuthor.__table__, rows.content_authors)
-        self.insert_ignore(ContentParent.__table__, rows.content_parents)
+        self.upsert_by_time(_table(Gold), rows.gold, ["contract_id", "task_id", "item_id"])
+        self.upsert_by_time(_table(Content), rows.content, ["content_id"], keep="earliest")
+        self.insert_ignore(_table(ContentAuthor), rows.content_authors)
+        self.insert_ignore(_table(ContentParent), rows.content_parents)
 
     # --- dead letters and skipped messages ------------------------------------------
 
     def add_dead_letters(self, rows: Sequence[dict[str, Any]]) -> None:
-        self.insert_ignore(DeadLetter.__table__, rows)
+        self.insert_ignore(_table(DeadLetter), rows)
 
     def add_skipped(self, rows: Sequence[dict[str, Any]]) -> None:
-        self.insert_ignore(SkippedMessage.__table__, rows)
+        self.insert_ignore(_table(SkippedMessage), rows)
 
     # --- offsets --------------------------------------------------------------------
 
@@ -237,7 +243,7 @@ class IngestRepository:
         row yet. The compare-and-set is what fences a consumer that lost its partition
         in a rebalance but still tries to commit a batch.
         """
-        table = ConsumerOffset.__table__
+        table = _table(ConsumerOffset)
         for (topic, partition), (expected, new) in moves.items():
             if expected is None:
                 stmt = (

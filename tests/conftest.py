@@ -74,11 +74,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         engine.dispose()
         yield url
     else:
-        url = request.getfixturevalue("pg_schema_url")
-        engine = make_engine(url)
-        _truncate_pg(engine)
-        engine.dispose()
-        yield url
+        yield request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def pg_url(pg_schema_url: str) -> str:
+    """The session's PostgreSQL schema, emptied for this test."""
+    engine = make_engine(pg_schema_url)
+    _truncate_pg(engine)
+    engine.dispose()
+    return pg_schema_url
 
 
 @pytest.fixture

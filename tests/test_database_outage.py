@@ -22,18 +22,16 @@ from tests.tcp_proxy import TcpProxy
 from tests.test_ingest_kafka import expected_events
 
 
-def test_consumer_survives_a_database_outage(pg_schema_url: str, broker: EmbeddedBroker) -> None:
+def test_consumer_survives_a_database_outage(pg_url: str, broker: EmbeddedBroker) -> None:
     world = generate(replace(PRESETS["small"], seed=21))
     values = [(m.key, json.dumps(m.value).encode()) for m in world.messages]
     topic = f"outage-{uuid.uuid4().hex[:8]}"
     ensure_topic(broker.bootstrap, topic, 2)
 
-    direct = make_url(pg_schema_url)
+    direct = make_url(pg_url)
     proxy = TcpProxy(direct.host or "127.0.0.1", direct.port or 5432)
     via_proxy = direct.set(port=proxy.port).render_as_string(hide_password=False)
-    engine = make_engine(pg_schema_url)
-    with engine.begin() as conn:
-        conn.execute(Event.__table__.delete())
+    engine = make_engine(pg_url)
     settings = Settings(
         database_url=via_proxy,
         kafka_bootstrap=broker.bootstrap,

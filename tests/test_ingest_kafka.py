@@ -34,6 +34,17 @@ MALFORMED: list[bytes] = [
     encode(
         {**message("endorsed", {"endorser": "a.near", "endorsee": "b.near"}), "log": "EVENT_LOG:{}"}
     ),
+    # a missing envelope field, an ill-typed one, a missing data field, an ill-typed datum
+    encode(
+        {
+            k: v
+            for k, v in message("endorsed", {"endorser": "a.near", "endorsee": "b.near"}).items()
+            if k != "receipt_id"
+        }
+    ),
+    encode(message("endorsed", {"endorser": "a.near", "endorsee": "b.near"}, block_height="123")),
+    encode(message("label_submitted", {"task_id": "t", "item_id": "i", "labeler": "l.near"})),
+    encode(message("endorsed", {"endorser": "a.near", "endorsee": "b.near", "weight": 7})),
 ]
 SKIPPED: list[bytes] = [encode(message("nft_transfer", {"x": 1}, standard="nep171"))]
 
