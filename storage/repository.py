@@ -7,11 +7,15 @@ stored is a no-op on both SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, select, tuple_, update
+from sqlalchemy import JSON, Table, select, tuple_, update
+from sqlalchemy import column as sa_column
+from sqlalchemy import table as sa_table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -116,43 +120,89 @@ class IngestRepository:
                     self.accounts.pending.append(name)
         return {a: cache[a] for a in first_seen}
 
+    # --- the bulk write path ----------------------------------------------------------
+
+    def _write(
+        self,
+        table: Table,
+        rows: Sequence[dict[str, Any]],
+        build: Callable[[Any], Any],
+        *,
+        returns: bool = False,
+    ) -> list[Any]:
+        """Write ``rows`` with the statement ``build`` makes of the dialect's INSERT.
+
+        On PostgreSQL the rows go in with COPY into a session-local staging table and one
+        ``INSERT ... SELECT`` (with the same ON CONFLICT clause): no SQL text grows with
+        the batch, so nothing is parsed per row, and it is one round trip per table. On
+        SQLite they go in with executemany, which SQLAlchemy batches into multi-row VALUES.
+        """
+        if not rows:
+            return []
+        if self.session.get_bind().dialect.name == "postgresql":
+            columns = list(rows[0])
+            stage = self._pg_stage(table, columns, rows)
+            stmt = build(postgresql.insert(table).from_select(columns, select(stage)))
+            result = self.session.execute(stmt)
+            return list(result) if returns else []
+        out: list[Any] = []
+        stmt = build(_insert(self.session, table))
+        for chunk in _chunks(rows):
+            result = self.session.execute(stmt, list(chunk))
+            if returns:
+                out.extend(result)
+        return out
+
+    def _pg_stage(self, table: Table, columns: list[str], rows: Sequence[dict[str, Any]]) -> Any:
+        """COPY rows into a temporary table shaped like ``table`` (created once per connection)."""
+        name = f"renown_stage_{table.name}_{zlib.crc32(','.join(columns).encode()):08x}"
+        fairy = self.session.connection().connection
+        created: set[str] = fairy.info.setdefault("renown_stages", set())
+        collist = ", ".join(f'"{c}"' for c in columns)
+        json_cols = {c for c in columns if isinstance(table.c[c].type, JSON)}
+        with fairy.dbapi_connection.cursor() as cur:  # type: ignore[union-attr]
+            if name not in created:
+                cur.execute(
+                    f"CREATE TEMP TABLE IF NOT EXISTS {name} ON COMMIT DELETE ROWS AS "
+                    f'SELECT {collist} FROM "{table.name}" WITH NO DATA'
+                )
+                created.add(name)
+            else:
+                cur.execute(f"TRUNCATE {name}")
+            with cur.copy(f"COPY {name} ({collist}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(
+                        [
+                            json.dumps(row[c]) if c in json_cols and row[c] is not None else row[c]
+                            for c in columns
+                        ]
+                    )
+        return sa_table(name, *(sa_column(c) for c in columns))
+
     # --- events ---------------------------------------------------------------------
 
     def insert_events(self, rows: Sequence[dict[str, Any]]) -> dict[EventKeyTuple, int]:
         """Insert raw events; returns the ids of those that were new (duplicates are skipped)."""
-        table = _table(Event)
-        new: dict[EventKeyTuple, int] = {}
-        for chunk in _chunks(rows):
-            stmt = (
-                _insert(self.session, table)
-                .on_conflict_do_nothing(
-                    index_elements=["receipt_id", "log_index", "data_index", "part"]
-                )
-                .returning(
-                    table.c.id,
-                    table.c.receipt_id,
-                    table.c.log_index,
-                    table.c.data_index,
-                    table.c.part,
-                )
-            )
-            for id_, receipt, log_index, data_index, part in self.session.execute(
-                stmt.values(list(chunk))
-            ):
-                new[(receipt, log_index, data_index, part)] = id_
-        return new
+        t = _table(Event)
+        found = self._write(
+            t,
+            rows,
+            lambda ins: ins.on_conflict_do_nothing(
+                index_elements=["receipt_id", "log_index", "data_index", "part"]
+            ).returning(t.c.id, t.c.receipt_id, t.c.log_index, t.c.data_index, t.c.part),
+            returns=True,
+        )
+        return {(r, li, di, p): id_ for id_, r, li, di, p in found}
 
     # --- derived rows ---------------------------------------------------------------
 
     def insert_rows(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-        """Plain multi-row insert (rows whose event is new cannot conflict)."""
-        for chunk in _chunks(rows):
-            self.session.execute(table.insert(), list(chunk))
+        """Plain insert (rows derived from new events cannot conflict)."""
+        self._write(table, rows, lambda ins: ins)
 
     def insert_ignore(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
         """Insert, skipping rows that hit a unique constraint (first writer wins)."""
-        for chunk in _chunks(rows):
-            self.session.execute(_insert(self.session, table).on_conflict_do_nothing(), list(chunk))
+        self._write(table, rows, lambda ins: ins.on_conflict_do_nothing())
 
     def upsert_by_time(
         self,
@@ -179,18 +229,21 @@ class IngestRepository:
             if k not in chosen or order > (sign * chosen[k][ts], sign * chosen[k]["event_id"]):
                 chosen[k] = row
         deduped = list(chosen.values())
-        for chunk in _chunks(deduped):
-            stmt = _insert(self.session, table)
-            update_cols = {c: stmt.excluded[c] for c in chunk[0] if c not in keys}
-            new, old = stmt.excluded, table.c
+        if not deduped:
+            return
+
+        def build(ins: Any) -> Any:
+            new, old = ins.excluded, table.c
             if keep == "latest":
                 wins = (new[ts] > old[ts]) | ((new[ts] == old[ts]) & (new.event_id > old.event_id))
             else:
                 wins = (new[ts] < old[ts]) | ((new[ts] == old[ts]) & (new.event_id < old.event_id))
-            stmt = stmt.on_conflict_do_update(
+            update_cols = {c: new[c] for c in deduped[0] if c not in keys}
+            return ins.on_conflict_do_update(
                 index_elements=list(keys), set_=update_cols, where=wins
             )
-            self.session.execute(stmt, list(chunk))
+
+        self._write(table, deduped, build)
 
     def write_derived(self, rows: DerivedRows) -> None:
         self.insert_rows(_table(Interaction), rows.interactions)

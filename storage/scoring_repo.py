@@ -147,7 +147,7 @@ def write_epoch(
     scores: Sequence[ScoreRow],
 ) -> None:
     """Store one epoch and its scores (the caller's transaction makes it all-or-nothing)."""
-    id_of = dict(session.execute(select(Account.account_id, Account.id)).tuples().all())
+    id_of = dict(session.execute(select(Account.account_id, Account.id)).all())
     session.add(
         ScoreEpoch(
             epoch=epoch,

@@ -128,7 +128,6 @@ def test_pipeline_scores_equal_networkx_pagerank(
                 .join(Score, Score.account_id == Account.id)
                 .where(Score.epoch == 1, Score.domain == "global")
             )
-            .tuples()
             .all()
         )
     engine.dispose()
