@@ -15,7 +15,6 @@ set-based statements.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -184,7 +183,8 @@ class BatchApplier:
 
         unique: dict[tuple[str, int, int, int], tuple[DecodedEvent, Message]] = {}
         for ev, m in events:  # a duplicate within the batch counts as a duplicate too
-            unique.setdefault(dataclasses.astuple(ev.key), (ev, m))  # type: ignore[arg-type]
+            k = ev.key
+            unique.setdefault((k.receipt_id, k.log_index, k.data_index, k.part), (ev, m))
         new_ids = repo.insert_events([_event_row(ev, m) for ev, m in unique.values()])
         result.events = len(new_ids)
         result.duplicates = len(events) - len(new_ids)
