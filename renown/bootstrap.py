@@ -27,7 +27,6 @@ from scoring.model import score_accounts
 from storage import migrate
 from storage.db import DatabaseUnavailable, describe, make_engine, make_session_factory
 from storage.scoring_repo import (
-    ScoreRow,
     latest_event_id,
     load_evidence,
     next_epoch,
@@ -163,7 +162,7 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
         tol=settings.tolerance,
         max_iter=settings.max_iterations,
     )
-    rows = [ScoreRow(r.account, r.domain, r.trust, r.score, r.rank, r.percentile) for r in results]
+    rows = results
     params = {
         "seeds": list(settings.seeds),
         "teleport": settings.teleport,

@@ -20,7 +20,7 @@ from ingest.consumer import BrokerUnavailable
 from ingest.produce import ProduceError, ensure_topic, make_producer, produce
 from renown import bootstrap
 from renown.broker import BrokerError
-from renown.report import format_table
+from renown.report import format_table, score_table
 from renown.settings import Settings, SettingsError, load_settings
 from scoring.model import GLOBAL_DOMAIN
 from scoring.propagation import ConvergenceError
@@ -126,20 +126,7 @@ def cmd_scores(args: argparse.Namespace) -> int:
         db.close()
     missing = sorted(set(args.accounts) - {r.account for r in rows})
     print(f"epoch {epoch}, domain {args.domain}")
-    print(
-        format_table(
-            [
-                {
-                    "rank": r.rank,
-                    "account": r.account,
-                    "score": f"{r.score:.1f}",
-                    "percentile": f"{r.percentile:.1f}",
-                    "trust": f"{r.trust:.3e}",
-                }
-                for r in rows
-            ]
-        )
-    )
+    print(score_table(rows))
     for name in missing:
         print(
             f"{name}: no score in domain {args.domain} at epoch {epoch} "

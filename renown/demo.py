@@ -19,13 +19,13 @@ from statistics import median
 from ingest.produce import ensure_topic, make_producer, produce
 from renown import bootstrap
 from renown.broker import EmbeddedBroker
-from renown.report import format_table
+from renown.report import format_table, score_table
 from renown.settings import Settings
-from scoring.model import GLOBAL_DOMAIN
+from scoring.model import GLOBAL_DOMAIN, AccountScore
 from simulate.world import PRESETS, GroundTruth, generate, truth_path_for, write_world
 from storage import migrate
 from storage.db import make_engine
-from storage.scoring_repo import ScoreRow, top_scores
+from storage.scoring_repo import top_scores
 from storage.uow import UnitOfWork
 
 
@@ -62,7 +62,7 @@ def roles(truth: GroundTruth) -> dict[str, str]:
     return role
 
 
-def group_report(rows: list[ScoreRow], truth: GroundTruth) -> list[dict[str, object]]:
+def group_report(rows: list[AccountScore], truth: GroundTruth) -> list[dict[str, object]]:
     """How each group ranks: the question the demo answers."""
     by_account = {r.account: r for r in rows}
     total = len(rows)
@@ -175,20 +175,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     role = roles(world.truth)
     print("\nTop accounts (global):")
-    print(
-        format_table(
-            [
-                {
-                    "rank": r.rank,
-                    "account": r.account,
-                    "score": f"{r.score:.1f}",
-                    "percentile": f"{r.percentile:.1f}",
-                    "role (ground truth)": role.get(r.account, "?"),
-                }
-                for r in rows[:15]
-            ]
-        )
-    )
+    print(score_table(rows[:15], {"role (ground truth)": role}))
     print("\nHow the malicious groups rank:")
     print(format_table(group_report(rows, world.truth)))
     print(f"\nDatabase: {db.url}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from scoring.model import AccountScore
+
 
 def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
     """Render dict rows as an aligned table (columns: the first row's keys by default)."""
@@ -40,3 +42,23 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def score_table(
+    rows: Sequence[AccountScore], extra: Mapping[str, Mapping[str, str]] | None = None
+) -> str:
+    """Scores as a table; ``extra`` adds columns per account (column -> account -> text)."""
+    extra = extra or {}
+    return format_table(
+        [
+            {
+                "rank": r.rank,
+                "account": r.account,
+                "score": f"{r.score:.1f}",
+                "percentile": f"{r.percentile:.1f}",
+                "trust": f"{r.trust:.3e}",
+                **{col: values.get(r.account, "?") for col, values in extra.items()},
+            }
+            for r in rows
+        ]
+    )

@@ -9,7 +9,6 @@ derived work credits its parents' authors.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +26,7 @@ from scoring.events import (
     VOTE_LABEL,
 )
 from scoring.evidence import DERIVED, KINDS, Evidence
+from scoring.model import AccountScore
 from storage.models import Account, Event, Score, ScoreEpoch
 
 _DIRECT_KINDS = (VOTE_ACCOUNT, VOTE_LABEL, ENDORSE, REVIEW)
@@ -119,16 +119,6 @@ def load_evidence(session: Session, through_event_id: int) -> Evidence:
     )
 
 
-@dataclass(frozen=True)
-class ScoreRow:
-    account: str
-    domain: str
-    trust: float
-    score: float
-    rank: int
-    percentile: float
-
-
 def next_epoch(session: Session) -> int:
     current = session.execute(select(func.max(ScoreEpoch.epoch))).scalar_one()
     return 1 if current is None else int(current) + 1
@@ -144,7 +134,7 @@ def write_epoch(
     edges: int,
     started_at: datetime,
     finished_at: datetime,
-    scores: Sequence[ScoreRow],
+    scores: Sequence[AccountScore],
 ) -> None:
     """Store one epoch and its scores (the caller's transaction makes it all-or-nothing)."""
     id_of = dict(session.execute(select(Account.account_id, Account.id)).all())
@@ -184,7 +174,7 @@ def latest_epoch(session: Session) -> ScoreEpoch | None:
     ).scalar_one_or_none()
 
 
-def top_scores(session: Session, epoch: int, domain: str, limit: int) -> list[ScoreRow]:
+def top_scores(session: Session, epoch: int, domain: str, limit: int) -> list[AccountScore]:
     result = session.execute(
         select(
             Account.account_id, Score.domain, Score.trust, Score.score, Score.rank, Score.percentile
@@ -194,10 +184,12 @@ def top_scores(session: Session, epoch: int, domain: str, limit: int) -> list[Sc
         .order_by(Score.rank)
         .limit(limit)
     )
-    return [ScoreRow(*row) for row in result]
+    return [AccountScore(*row) for row in result]
 
 
-def scores_of(session: Session, epoch: int, accounts: Sequence[str], domain: str) -> list[ScoreRow]:
+def scores_of(
+    session: Session, epoch: int, accounts: Sequence[str], domain: str
+) -> list[AccountScore]:
     result = session.execute(
         select(
             Account.account_id, Score.domain, Score.trust, Score.score, Score.rank, Score.percentile
@@ -206,4 +198,4 @@ def scores_of(session: Session, epoch: int, accounts: Sequence[str], domain: str
         .where(Score.epoch == epoch, Score.domain == domain, Account.account_id.in_(accounts))
         .order_by(Score.rank)
     )
-    return [ScoreRow(*row) for row in result]
+    return [AccountScore(*row) for row in result]
