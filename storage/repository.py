@@ -13,10 +13,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import psycopg
 from sqlalchemy import JSON, Table, select, tuple_, update
 from sqlalchemy import column as sa_column
 from sqlalchemy import table as sa_table
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from storage.models import (
@@ -154,21 +156,36 @@ class IngestRepository:
         return out
 
     def _pg_stage(self, table: Table, columns: list[str], rows: Sequence[dict[str, Any]]) -> Any:
-        """COPY rows into a temporary table shaped like ``table`` (created once per connection)."""
+        """COPY rows into a temporary table shaped like ``table`` (emptied at each commit)."""
         name = f"renown_stage_{table.name}_{zlib.crc32(','.join(columns).encode()):08x}"
         fairy = self.session.connection().connection
-        created: set[str] = fairy.info.setdefault("renown_stages", set())
         collist = ", ".join(f'"{c}"' for c in columns)
         json_cols = {c for c in columns if isinstance(table.c[c].type, JSON)}
-        with fairy.dbapi_connection.cursor() as cur:  # type: ignore[union-attr]
-            if name not in created:
-                cur.execute(
-                    f"CREATE TEMP TABLE IF NOT EXISTS {name} ON COMMIT DELETE ROWS AS "
-                    f'SELECT {collist} FROM "{table.name}" WITH NO DATA'
-                )
-                created.add(name)
-            else:
-                cur.execute(f"TRUNCATE {name}")
+        try:
+            self._pg_copy(fairy, name, table, columns, collist, json_cols, rows)
+        except psycopg.Error as exc:
+            # Raised by the driver directly, not through SQLAlchemy: wrap it the way
+            # SQLAlchemy would, so callers see DataError, IntegrityError, OperationalError.
+            raise DBAPIError.instance(f"COPY {name}", None, exc, psycopg.Error) from exc
+        return sa_table(name, *(sa_column(c) for c in columns))
+
+    @staticmethod
+    def _pg_copy(
+        fairy: Any,
+        name: str,
+        table: Table,
+        columns: list[str],
+        collist: str,
+        json_cols: set[str],
+        rows: Sequence[dict[str, Any]],
+    ) -> None:
+        with fairy.dbapi_connection.cursor() as cur:
+            # Always both, in one round trip: the CREATE is rolled back with a failed
+            # transaction, so "created once" cannot be remembered outside it.
+            cur.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {name} ON COMMIT DELETE ROWS AS "
+                f'SELECT {collist} FROM "{table.name}" WITH NO DATA; TRUNCATE {name}'
+            )
             with cur.copy(f"COPY {name} ({collist}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(
@@ -177,7 +194,6 @@ class IngestRepository:
                             for c in columns
                         ]
                     )
-        return sa_table(name, *(sa_column(c) for c in columns))
 
     # --- events ---------------------------------------------------------------------
 

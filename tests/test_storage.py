@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Table, func, select
+from sqlalchemy.exc import IntegrityError
 
 from ingest.apply import BatchApplier, Message
 from storage import migrate
@@ -397,3 +398,38 @@ def test_arrival_order_does_not_change_the_evidence(
         assert len(evidence(engine)) > 100
     finally:
         other.dispose()
+
+
+def test_a_refused_batch_leaves_the_write_path_usable(engine: Engine) -> None:
+    """After a transaction dies inside the bulk path, the next one works (staging survives)."""
+    applier = _applier(engine)
+    with UnitOfWork(applier.session_factory) as uow:
+        repo = IngestRepository(uow.session, applier.accounts)
+        repo.insert_rows(_table_of(Interaction), [])  # nothing to write is a no-op
+        with pytest.raises(IntegrityError):
+            # An interaction pointing at an event that does not exist: the FK refuses it.
+            repo.insert_rows(
+                _table_of(Interaction),
+                [
+                    {
+                        "event_id": 999,
+                        "contract_id": "c.near",
+                        "kind": "endorse",
+                        "src_id": 999,
+                        "dst_id": None,
+                        "content_id": None,
+                        "task_id": None,
+                        "target": None,
+                        "domain": None,
+                        "value": 1,
+                        "weight": 1.0,
+                        "ts_ns": 1,
+                    }
+                ],
+            )
+    result = applier.apply(_msgs(vote("a.near", "b.near"), endorse("b.near", "c.near")))
+    assert result.events == 2 and _count(engine, Interaction) == 2
+
+
+def _table_of(model: type) -> Table:
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
