@@ -161,8 +161,13 @@ class IngestRepository:
         fairy = self.session.connection().connection
         collist = ", ".join(f'"{c}"' for c in columns)
         json_cols = {c for c in columns if isinstance(table.c[c].type, JSON)}
+        # The staging table is empty at the start of every transaction (ON COMMIT DELETE
+        # ROWS; a rollback discards its rows): it needs emptying only if this transaction
+        # (this session) used it already.
+        used: set[str] = self.session.info.setdefault("renown_staged", set())
         try:
-            self._pg_copy(fairy, name, table, columns, collist, json_cols, rows)
+            self._pg_copy(fairy, name, table, columns, collist, json_cols, rows, name in used)
+            used.add(name)
         except psycopg.Error as exc:
             # Raised by the driver directly, not through SQLAlchemy: wrap it the way
             # SQLAlchemy would, so callers see DataError, IntegrityError, OperationalError.
@@ -178,13 +183,15 @@ class IngestRepository:
         collist: str,
         json_cols: set[str],
         rows: Sequence[dict[str, Any]],
+        truncate: bool,
     ) -> None:
         with fairy.dbapi_connection.cursor() as cur:
-            # Always both, in one round trip: the CREATE is rolled back with a failed
-            # transaction, so "created once" cannot be remembered outside it.
+            # CREATE ... IF NOT EXISTS every time: a CREATE is rolled back with a failed
+            # transaction, so "created once" cannot be remembered outside one.
             cur.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {name} ON COMMIT DELETE ROWS AS "
-                f'SELECT {collist} FROM "{table.name}" WITH NO DATA; TRUNCATE {name}'
+                f'SELECT {collist} FROM "{table.name}" WITH NO DATA'
+                + (f"; TRUNCATE {name}" if truncate else "")
             )
             with cur.copy(f"COPY {name} ({collist}) FROM STDIN") as copy:
                 for row in rows:
