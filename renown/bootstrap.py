@@ -22,7 +22,7 @@ from ingest.apply import BatchApplier
 from ingest.consumer import IngestLoop, IngestStats, KafkaDeadLetterSink, make_consumer
 from ingest.produce import make_producer
 from renown.settings import Settings
-from scoring.evidence import trust_edges
+from scoring.evidence import signed_edges
 from scoring.model import score_accounts
 from storage import migrate
 from storage.db import DatabaseUnavailable, describe, make_engine, make_session_factory
@@ -145,7 +145,7 @@ class EpochSummary:
     seconds: float
 
 
-MODEL_NAME = "ppr-v1"
+MODEL_NAME = "ppr-v2-distrust"
 
 
 def run_scoring(settings: Settings, db: Database) -> EpochSummary:
@@ -154,13 +154,16 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
     with UnitOfWork(db.sessions) as uow:
         through = latest_event_id(uow.session)
         evidence = load_evidence(uow.session, through)
-    edges = trust_edges(evidence, half_life_days=settings.decay_half_life_days)
+    signed = signed_edges(evidence, half_life_days=settings.decay_half_life_days)
+    edges = signed.trust
     results = score_accounts(
         edges,
         settings.seeds,
         alpha=settings.teleport,
         tol=settings.tolerance,
         max_iter=settings.max_iterations,
+        distrust=signed.distrust,
+        beta=settings.distrust_weight,
     )
     rows = results
     params = {
@@ -168,6 +171,8 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
         "teleport": settings.teleport,
         "tolerance": settings.tolerance,
         "decay_half_life_days": settings.decay_half_life_days,
+        "distrust_weight": settings.distrust_weight,
+        "repeats": "log2(1 + sum of decayed weights)",
     }
     with UnitOfWork(db.writer_sessions) as uow:
         epoch = next_epoch(uow.session)

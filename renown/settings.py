@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     teleport: float = Field(
         default=0.15, gt=0, lt=1, description="Probability of returning to the seeds at each step."
     )
+    distrust_weight: float = Field(
+        default=1.0,
+        ge=0,
+        le=10,
+        description="Strength of distrust applied after propagation (0 turns it off).",
+    )
     tolerance: float = Field(default=1e-10, gt=0, le=1e-3)
     max_iterations: int = Field(default=1000, ge=1, le=100_000)
 

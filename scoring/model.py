@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scoring.distrust import apply_distrust
 from scoring.graph import EdgeTable
 from scoring.propagation import TrustMatrix
 
@@ -158,8 +159,13 @@ def _score_graph(
     alpha: float,
     tol: float,
     max_iter: int,
+    negative: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    beta: float = 1.0,
 ) -> list[AccountScore]:
-    """Propagate on one graph, compacted to the accounts it involves."""
+    """Propagate on one graph, compacted to the accounts it involves, then apply distrust.
+
+    ``negative`` holds this graph's distrust edges (src, dst, weight) in account indices.
+    """
     # Compacting to the accounts present keeps per-domain runs proportional to
     # the domain's size rather than to the whole account index. A mask and a
     # lookup array cost O(edges + accounts), unlike np.unique/searchsorted.
@@ -173,6 +179,8 @@ def _score_graph(
     matrix = TrustMatrix.from_edges(present.size, local[src], local[dst], weight)
     result = matrix.propagate(local[seed_idx], alpha=alpha, tol=tol, max_iter=max_iter)
     trust = result.trust
+    if negative is not None and negative[0].size and beta > 0:
+        trust = _after_distrust(trust, local, src, weight, negative, beta)
     names = [ids[i] for i in present.tolist()]
     rank = ranks(trust, names)
     by_rank = np.argsort(rank).tolist()
@@ -193,6 +201,33 @@ def _score_graph(
     ]
 
 
+def _after_distrust(
+    trust: np.ndarray,
+    local: np.ndarray,
+    src: np.ndarray,
+    weight: np.ndarray,
+    negative: tuple[np.ndarray, np.ndarray, np.ndarray],
+    beta: float,
+) -> np.ndarray:
+    """Distrust from this graph's accounts onto this graph's accounts (scoring.distrust).
+
+    A distruster outside the graph has no trust here, and a distrusted account outside it
+    has no score here, so both are left out; a distruster's out-weight counts all its
+    edges in the graph's domain, trust and distrust, wherever they point.
+    """
+    n_src, n_dst, n_w = negative
+    n = trust.size
+    out = np.zeros(n, dtype=np.float64)
+    np.add.at(out, local[src], weight)
+    src_local = local[n_src]
+    has_src = src_local >= 0
+    np.add.at(out, src_local[has_src], n_w[has_src])
+    dst_local = local[n_dst]
+    rows = has_src & (dst_local >= 0)
+    adjusted, _ = apply_distrust(trust, src_local[rows], dst_local[rows], n_w[rows], out, beta=beta)
+    return adjusted
+
+
 def score_accounts(
     edges: EdgeTable,
     seeds: Sequence[str],
@@ -200,6 +235,8 @@ def score_accounts(
     alpha: float = 0.15,
     tol: float = 1e-10,
     max_iter: int = 1000,
+    distrust: EdgeTable | None = None,
+    beta: float = 1.0,
 ) -> list[AccountScore]:
     """Score every account globally and in each domain.
 
@@ -217,6 +254,12 @@ def score_accounts(
         ``edges`` are allowed (they still receive teleport mass).
     alpha, tol, max_iter
         Passed to the propagation; see there.
+    distrust : EdgeTable, optional
+        Negative evidence over the same account and domain index as ``edges``, applied
+        after propagation in each graph (:mod:`scoring.distrust`); trust, score, rank and
+        percentile are then those of the adjusted trust.
+    beta : float
+        Strength of distrust (see :func:`scoring.distrust.apply_distrust`).
 
     Returns
     -------
@@ -266,6 +309,11 @@ def score_accounts(
         seed_list.append(index[account])
     seed_idx = np.asarray(seed_list, dtype=np.intp)
     src, dst = edges.src, edges.dst
+    if distrust is not None:
+        distrust.validate()
+        if distrust.accounts != edges.accounts or distrust.domains != edges.domains:
+            raise ValueError("distrust must share the account and domain index of edges")
+        neg_all = (distrust.src, distrust.dst, distrust.weight)
 
     results = _score_graph(
         ids,
@@ -277,6 +325,8 @@ def score_accounts(
         alpha=alpha,
         tol=tol,
         max_iter=max_iter,
+        negative=neg_all if distrust is not None else None,
+        beta=beta,
     )
 
     # One stable sort by domain instead of a full-table mask per domain.
@@ -300,6 +350,13 @@ def score_accounts(
                 alpha=alpha,
                 tol=tol,
                 max_iter=max_iter,
+                negative=_domain_rows(distrust, k) if distrust is not None else None,
+                beta=beta,
             )
         )
     return results
+
+
+def _domain_rows(table: EdgeTable, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows = np.flatnonzero(table.domain == k)
+    return table.src[rows], table.dst[rows], table.weight[rows]

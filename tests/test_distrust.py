@@ -1,0 +1,150 @@
+"""Distrust after propagation, and the evidence-to-edges rule with diminishing returns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scoring.distrust import apply_distrust, distrust_mass
+from scoring.events import ENDORSE, REVIEW, VOTE_ACCOUNT
+from scoring.evidence import KINDS, NS_PER_DAY, Evidence, repeat_curve, signed_edges
+from scoring.graph import EdgeTable
+from scoring.model import GLOBAL_DOMAIN, score_accounts
+
+
+def evidence(rows: list[tuple[str, str, str, int, float, int, str]]) -> Evidence:
+    """(src, dst, kind, value, weight, ts_ns, domain) rows to an Evidence table."""
+    accounts = sorted({r[0] for r in rows} | {r[1] for r in rows})
+    domains = sorted({r[6] for r in rows})
+    a = {x: i for i, x in enumerate(accounts)}
+    d = {x: i for i, x in enumerate(domains)}
+    return Evidence(
+        accounts=accounts,
+        domains=domains,
+        src=np.array([a[r[0]] for r in rows], dtype=np.int32),
+        dst=np.array([a[r[1]] for r in rows], dtype=np.int32),
+        kind=np.array([KINDS.index(r[2]) for r in rows], dtype=np.int8),
+        value=np.array([r[3] for r in rows], dtype=np.int8),
+        weight=np.array([r[4] for r in rows], dtype=np.float64),
+        ts_ns=np.array([r[5] for r in rows], dtype=np.int64),
+        domain=np.array([d[r[6]] for r in rows], dtype=np.int32),
+    )
+
+
+def edge_map(table: EdgeTable, kinds: np.ndarray) -> dict[tuple[str, str, str], float]:
+    return {
+        (table.accounts[s], table.accounts[d], KINDS[k]): float(w)
+        for s, d, k, w in zip(table.src, table.dst, kinds, table.weight, strict=True)
+    }
+
+
+def test_repeats_have_diminishing_returns_and_signs_split() -> None:
+    now = 100 * NS_PER_DAY
+    rows = [("v", "a", VOTE_ACCOUNT, 1, 1.0, now, "general")] * 7
+    rows += [("v", "b", VOTE_ACCOUNT, 1, 1.0, now, "general")]
+    rows += [("v", "c", VOTE_ACCOUNT, -1, 1.0, now, "general")]
+    rows += [
+        ("r", "a", REVIEW, -1, 1.0, now, "general"),
+        ("a", "a", ENDORSE, 1, 1.0, now, "general"),
+    ]
+    signed = signed_edges(evidence(rows), half_life_days=30)
+    trust = edge_map(signed.trust, signed.trust_kind)
+    assert trust == {("v", "a", VOTE_ACCOUNT): 3.0, ("v", "b", VOTE_ACCOUNT): 1.0}
+    assert edge_map(signed.distrust, signed.distrust_kind) == {
+        ("v", "c", VOTE_ACCOUNT): 1.0,
+        ("r", "a", REVIEW): 1.0,
+    }
+
+
+def test_decay_halves_evidence_at_the_half_life() -> None:
+    now = 100 * NS_PER_DAY
+    rows = [
+        ("v", "a", VOTE_ACCOUNT, 1, 1.0, now - 30 * NS_PER_DAY, "general"),
+        ("v", "b", VOTE_ACCOUNT, 1, 1.0, now, "general"),
+    ]
+    trust = edge_map(
+        *(lambda s: (s.trust, s.trust_kind))(signed_edges(evidence(rows), half_life_days=30))
+    )
+    assert trust[("v", "a", VOTE_ACCOUNT)] == pytest.approx(float(repeat_curve(np.array(0.5))))
+    assert trust[("v", "b", VOTE_ACCOUNT)] == pytest.approx(1.0)
+
+
+def test_apply_distrust_takes_from_the_target_in_proportion_to_the_distruster() -> None:
+    trust = np.array([0.4, 0.4, 0.2])
+    out = np.array([1.0, 10.0, 1.0])
+    # 0 spends all its weight on distrusting 2; 1 spends a tenth of its weight on it.
+    adjusted, received = apply_distrust(
+        trust, np.array([0, 1]), np.array([2, 2]), np.array([1.0, 1.0]), out
+    )
+    assert received[2] == pytest.approx(0.4 + 0.04)
+    assert adjusted[2] == 0.0  # never negative
+    assert adjusted[:2].tolist() == [0.4, 0.4]
+
+
+def test_distrust_from_untrusted_accounts_counts_for_nothing() -> None:
+    trust = np.array([0.7, 0.3, 0.0])
+    adjusted, received = apply_distrust(
+        trust, np.array([2, 2]), np.array([0, 1]), np.array([5.0, 5.0]), np.array([1, 1, 10.0])
+    )
+    assert received.tolist() == [0.0, 0.0, 0.0]
+    assert adjusted.tolist() == trust.tolist()
+
+
+def test_distrust_rejects_a_distruster_with_no_out_weight() -> None:
+    with pytest.raises(ValueError, match="out_weight"):
+        distrust_mass(np.ones(2), np.array([0]), np.array([1]), np.array([1.0]), np.zeros(2))
+
+
+SEEDED = [
+    ("mod", "ann", 2.0, "general"),
+    ("ann", "bob", 1.0, "general"),
+    ("bob", "cat", 1.0, "general"),
+    ("cat", "ann", 1.0, "general"),
+    ("mod", "cat", 1.0, "general"),
+]
+
+
+def _scores(edges: EdgeTable, distrust: EdgeTable | None) -> dict[str, tuple[float, int]]:
+    return {
+        s.account: (s.trust, s.rank)
+        for s in score_accounts(edges, ["mod"], distrust=distrust)
+        if s.domain == GLOBAL_DOMAIN
+    }
+
+
+def _negative(edges: EdgeTable, rows: list[tuple[str, str, float]]) -> EdgeTable:
+    index = {a: i for i, a in enumerate(edges.accounts)}
+    return EdgeTable(
+        accounts=edges.accounts,
+        domains=edges.domains,
+        src=np.array([index[r[0]] for r in rows], dtype=np.int32),
+        dst=np.array([index[r[1]] for r in rows], dtype=np.int32),
+        weight=np.array([r[2] for r in rows], dtype=np.float64),
+        domain=np.zeros(len(rows), dtype=np.int32),
+    )
+
+
+def test_a_trusted_downvote_lowers_the_target_and_nobody_else() -> None:
+    edges = EdgeTable.from_records([*SEEDED, ("zed", "ann", 1.0, "general")])
+    before = _scores(edges, None)
+    after = _scores(edges, _negative(edges, [("ann", "cat", 1.0)]))
+    assert after["cat"][0] < before["cat"][0]
+    for account in ("mod", "ann", "bob", "zed"):
+        assert after[account][0] == pytest.approx(before[account][0], abs=1e-15)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    targets=st.lists(st.sampled_from(["mod", "ann", "bob", "cat"]), min_size=1, max_size=6),
+    weights=st.lists(st.floats(0.01, 100.0), min_size=6, max_size=6),
+)
+def test_distrust_from_a_zero_trust_account_changes_nothing(
+    targets: list[str], weights: list[float]
+) -> None:
+    """zed has no trust inflow (nobody trusts it): its downvotes, however many, do nothing."""
+    edges = EdgeTable.from_records([*SEEDED, ("zed", "ann", 1.0, "general")])
+    before = _scores(edges, None)
+    negative = _negative(edges, [("zed", t, w) for t, w in zip(targets, weights, strict=False)])
+    assert _scores(edges, negative) == before
