@@ -27,6 +27,8 @@ from scoring.model import score_accounts
 from storage import migrate
 from storage.db import DatabaseUnavailable, describe, make_engine, make_session_factory
 from storage.scoring_repo import (
+    epoch_trust,
+    latest_epoch,
     latest_event_id,
     load_evidence,
     next_epoch,
@@ -154,6 +156,8 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
     with UnitOfWork(db.sessions) as uow:
         through = latest_event_id(uow.session)
         evidence = load_evidence(uow.session, through)
+        previous = latest_epoch(uow.session)
+        warm = epoch_trust(uow.session, previous.epoch) if previous is not None else None
     signed = signed_edges(evidence, half_life_days=settings.decay_half_life_days)
     edges = signed.trust
     results = score_accounts(
@@ -164,6 +168,7 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
         max_iter=settings.max_iterations,
         distrust=signed.distrust,
         beta=settings.distrust_weight,
+        warm=warm,
     )
     rows = results
     params = {

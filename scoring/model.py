@@ -8,7 +8,7 @@ final and a seed list in, one :class:`AccountScore` per account and domain out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,6 +161,7 @@ def _score_graph(
     max_iter: int,
     negative: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     beta: float = 1.0,
+    warm: Mapping[str, float] | None = None,
 ) -> list[AccountScore]:
     """Propagate on one graph, compacted to the accounts it involves, then apply distrust.
 
@@ -177,11 +178,12 @@ def _score_graph(
     local = np.full(len(ids), -1, dtype=np.int64)
     local[present] = np.arange(present.size)
     matrix = TrustMatrix.from_edges(present.size, local[src], local[dst], weight)
-    result = matrix.propagate(local[seed_idx], alpha=alpha, tol=tol, max_iter=max_iter)
+    names = [ids[i] for i in present.tolist()]
+    x0 = _warm_vector(names, warm)
+    result = matrix.propagate(local[seed_idx], alpha=alpha, tol=tol, max_iter=max_iter, x0=x0)
     trust = result.trust
     if negative is not None and negative[0].size and beta > 0:
         trust = _after_distrust(trust, local, src, weight, negative, beta)
-    names = [ids[i] for i in present.tolist()]
     rank = ranks(trust, names)
     by_rank = np.argsort(rank).tolist()
     trust_l = trust.tolist()
@@ -199,6 +201,18 @@ def _score_graph(
         )
         for i in by_rank
     ]
+
+
+def _warm_vector(names: list[str], warm: Mapping[str, float] | None) -> np.ndarray | None:
+    """The previous epoch's trust aligned to this graph, or None when it says nothing.
+
+    Only a starting point: the fixed point is the same from any start, so accounts new
+    to this epoch start at 0 and the vector needs no particular normalisation.
+    """
+    if not warm:
+        return None
+    x0 = np.fromiter((warm.get(name, 0.0) for name in names), dtype=np.float64, count=len(names))
+    return x0 if x0.sum() > 0 else None
 
 
 def _after_distrust(
@@ -237,6 +251,7 @@ def score_accounts(
     max_iter: int = 1000,
     distrust: EdgeTable | None = None,
     beta: float = 1.0,
+    warm: Mapping[str, Mapping[str, float]] | None = None,
 ) -> list[AccountScore]:
     """Score every account globally and in each domain.
 
@@ -260,6 +275,9 @@ def score_accounts(
         percentile are then those of the adjusted trust.
     beta : float
         Strength of distrust (see :func:`scoring.distrust.apply_distrust`).
+    warm : mapping of domain to (account to trust), optional
+        The previous epoch's trust, to start each graph's iteration from (the answer is
+        the same; only the iteration count changes).
 
     Returns
     -------
@@ -327,6 +345,7 @@ def score_accounts(
         max_iter=max_iter,
         negative=neg_all if distrust is not None else None,
         beta=beta,
+        warm=(warm or {}).get(GLOBAL_DOMAIN),
     )
 
     # One stable sort by domain instead of a full-table mask per domain.
@@ -352,6 +371,7 @@ def score_accounts(
                 max_iter=max_iter,
                 negative=_domain_rows(distrust, k) if distrust is not None else None,
                 beta=beta,
+                warm=(warm or {}).get(name),
             )
         )
     return results

@@ -199,3 +199,16 @@ def scores_of(
         .order_by(Score.rank)
     )
     return [AccountScore(*row) for row in result]
+
+
+def epoch_trust(session: Session, epoch: int) -> dict[str, dict[str, float]]:
+    """An epoch's trust per domain and account: the next epoch's warm start."""
+    result = session.execute(
+        select(Score.domain, Account.account_id, Score.trust)
+        .join(Account, Account.id == Score.account_id)
+        .where(Score.epoch == epoch)
+    )
+    out: dict[str, dict[str, float]] = {}
+    for domain, account, trust in result:
+        out.setdefault(domain, {})[account] = trust
+    return out

@@ -136,6 +136,23 @@ def test_pipeline_scores_equal_networkx_pagerank(
         assert stored[account] == pytest.approx(trust, abs=1e-9), account
     assert stored["sybil1.near"] == 0.0 and stored["sybil2.near"] == 0.0
 
+    # A second epoch starts from the first one's trust and lands on the same answer.
+    code, out, _ = run(capsys, "score")
+    assert code == 0 and "epoch 2" in out
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        second = dict(
+            conn.execute(
+                select(Account.account_id, Score.trust)
+                .join(Score, Score.account_id == Account.id)
+                .where(Score.epoch == 2, Score.domain == "global")
+            ).all()
+        )
+    engine.dispose()
+    assert second.keys() == stored.keys()
+    for account, trust in stored.items():
+        assert second[account] == pytest.approx(trust, abs=1e-9), account
+
     code, out, _ = run(capsys, "scores", "--top", "3")
     assert code == 0 and out.splitlines()[3].split()[1] in {"seed.near", "alice.near", "carol.near"}
     code, _, err = run(capsys, "scores", "nobody.near")

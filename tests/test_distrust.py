@@ -148,3 +148,21 @@ def test_distrust_from_a_zero_trust_account_changes_nothing(
     before = _scores(edges, None)
     negative = _negative(edges, [("zed", t, w) for t, w in zip(targets, weights, strict=False)])
     assert _scores(edges, negative) == before
+
+
+def test_a_warm_start_gives_the_same_scores() -> None:
+    edges = EdgeTable.from_records(
+        [*SEEDED, ("zed", "ann", 1.0, "general"), ("ann", "zed", 1.0, "art")]
+    )
+    negative = _negative(edges, [("ann", "cat", 0.5)])
+    cold = score_accounts(edges, ["mod"], distrust=negative)
+    warm: dict[str, dict[str, float]] = {}
+    for s in cold:
+        warm.setdefault(s.domain, {})[s.account] = s.trust
+    warm[GLOBAL_DOMAIN]["newcomer.near"] = 0.3  # accounts gone since are ignored
+    again = score_accounts(edges, ["mod"], distrust=negative, warm=warm)
+    assert [(s.domain, s.account, s.rank) for s in again] == [
+        (s.domain, s.account, s.rank) for s in cold
+    ]
+    for a, b in zip(again, cold, strict=True):
+        assert a.trust == pytest.approx(b.trust, abs=1e-9)
