@@ -23,6 +23,8 @@ from ingest.consumer import IngestLoop, IngestStats, KafkaDeadLetterSink, make_c
 from ingest.produce import make_producer
 from renown.settings import Settings
 from scoring.evidence import signed_edges
+from scoring.label_quality import estimate_label_quality
+from scoring.label_trust import apply_label_quality
 from scoring.model import score_accounts
 from storage import migrate
 from storage.db import DatabaseUnavailable, describe, make_engine, make_session_factory
@@ -31,6 +33,7 @@ from storage.scoring_repo import (
     latest_epoch,
     latest_event_id,
     load_evidence,
+    load_labels,
     next_epoch,
     write_epoch,
 )
@@ -147,7 +150,7 @@ class EpochSummary:
     seconds: float
 
 
-MODEL_NAME = "ppr-v2-distrust"
+MODEL_NAME = "ppr-v3-labels-distrust"
 
 
 def run_scoring(settings: Settings, db: Database) -> EpochSummary:
@@ -156,8 +159,11 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
     with UnitOfWork(db.sessions) as uow:
         through = latest_event_id(uow.session)
         evidence = load_evidence(uow.session, through)
+        labels = load_labels(uow.session, through)
         previous = latest_epoch(uow.session)
         warm = epoch_trust(uow.session, previous.epoch) if previous is not None else None
+    quality = estimate_label_quality(labels)
+    evidence = apply_label_quality(evidence, labels, quality)
     signed = signed_edges(evidence, half_life_days=settings.decay_half_life_days)
     edges = signed.trust
     results = score_accounts(
@@ -178,6 +184,7 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
         "decay_half_life_days": settings.decay_half_life_days,
         "distrust_weight": settings.distrust_weight,
         "repeats": "log2(1 + sum of decayed weights)",
+        "label_quality": "one-coin Dawid-Skene, gold-clamped, Beta prior at chance",
     }
     with UnitOfWork(db.writer_sessions) as uow:
         epoch = next_epoch(uow.session)

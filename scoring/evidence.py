@@ -17,9 +17,20 @@ from scoring.events import ATTEST, ENDORSE, REVIEW, VOTE_ACCOUNT, VOTE_CONTENT, 
 from scoring.graph import EdgeTable
 
 DERIVED = "derived"  # a derived work's author credits the parent's author (resolved by storage)
+AGREE = "agree"  # two labelers gave one item the same label (scoring.label_trust)
 
-#: Every kind the evidence table may carry, in a fixed order (the code is the index).
-KINDS: tuple[str, ...] = (VOTE_ACCOUNT, VOTE_CONTENT, VOTE_LABEL, ENDORSE, REVIEW, ATTEST, DERIVED)
+#: Every kind the evidence table may carry, in a fixed order (the code is the index;
+#: append only, codes are stable).
+KINDS: tuple[str, ...] = (
+    VOTE_ACCOUNT,
+    VOTE_CONTENT,
+    VOTE_LABEL,
+    ENDORSE,
+    REVIEW,
+    ATTEST,
+    DERIVED,
+    AGREE,
+)
 
 #: First-model base weight per kind of positive evidence. Endorsements are deliberate,
 #: account-level statements and weigh most; a single vote on one item weighs least.
@@ -31,6 +42,7 @@ DEFAULT_KIND_WEIGHTS: Mapping[str, float] = {
     REVIEW: 1.0,
     ATTEST: 0.5,
     DERIVED: 1.0,
+    AGREE: 1.0,  # already weak: agreement_weight x both labelers' quality factors
 }
 
 NS_PER_DAY = 86_400 * 10**9

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import func, insert, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from scoring.events import (
     ATTEST,
@@ -26,8 +26,9 @@ from scoring.events import (
     VOTE_LABEL,
 )
 from scoring.evidence import DERIVED, KINDS, Evidence
+from scoring.label_quality import LabelTable
 from scoring.model import AccountScore
-from storage.models import Account, Event, Score, ScoreEpoch
+from storage.models import Account, Event, Gold, Label, Review, Score, ScoreEpoch, Task
 
 _DIRECT_KINDS = (VOTE_ACCOUNT, VOTE_LABEL, ENDORSE, REVIEW)
 _CONTENT_KINDS = (VOTE_CONTENT, ATTEST)
@@ -212,3 +213,62 @@ def epoch_trust(session: Session, epoch: int) -> dict[str, dict[str, float]]:
     for domain, account, trust in result:
         out.setdefault(domain, {})[account] = trust
     return out
+
+
+def load_labels(session: Session, through_event_id: int) -> LabelTable:
+    """Labels, the task posters' gold and reviews up to ``through_event_id``, columnar.
+
+    An item is keyed ``contract/task/item``; its domain and label space are its task's
+    (``general`` and unknown until the task is posted). Gold counts only when revealed by
+    the task's own poster: anyone else's "gold" is ignored.
+    """
+    label_rows = session.execute(
+        select(Label.contract_id, Label.task_id, Label.item_id, Account.account_id, Label.label)
+        .join(Account, Account.id == Label.labeler_id)
+        .where(Label.event_id <= through_event_id)
+        .order_by(Label.id)
+    ).all()
+    tasks = {
+        (c, t): (d, tuple(labels or ()))
+        for c, t, d, labels in session.execute(
+            select(Task.contract_id, Task.task_id, Task.domain, Task.labels).where(
+                Task.event_id <= through_event_id
+            )
+        )
+    }
+    gold_rows = session.execute(
+        select(Gold.contract_id, Gold.task_id, Gold.item_id, Gold.label)
+        .join(Task, (Task.contract_id == Gold.contract_id) & (Task.task_id == Gold.task_id))
+        .where(Gold.poster_id == Task.poster_id, Gold.event_id <= through_event_id)
+    ).all()
+    reviewer = aliased(Account)
+    labeler = aliased(Account)
+    review_rows = session.execute(
+        select(
+            Review.contract_id,
+            Review.task_id,
+            Review.item_id,
+            labeler.account_id,
+            reviewer.account_id,
+            Review.verdict,
+        )
+        .join(labeler, labeler.id == Review.labeler_id)
+        .join(reviewer, reviewer.id == Review.reviewer_id)
+        .where(Review.event_id <= through_event_id)
+    ).all()
+
+    def key(contract: str, task: str, item: str) -> str:
+        return f"{contract}/{task}/{item}"
+
+    items: dict[str, tuple[str, Sequence[str]]] = {}
+    for c, t, i, *_ in [*label_rows, *gold_rows, *review_rows]:
+        items.setdefault(key(c, t, i), tasks.get((c, t), (DEFAULT_DOMAIN, ())))
+    return LabelTable.from_records(
+        ((who, key(c, t, i), value) for c, t, i, who, value in label_rows),
+        items=items,
+        gold={key(c, t, i): value for c, t, i, value in gold_rows},
+        reviews=(
+            (key(c, t, i), who, by, 1 if verdict == "accept" else -1)
+            for c, t, i, who, by, verdict in review_rows
+        ),
+    )
