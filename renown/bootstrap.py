@@ -175,6 +175,7 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
         distrust=signed.distrust,
         beta=settings.distrust_weight,
         warm=warm,
+        kinds=signed.trust_kind,
     )
     rows = results
     params = {

@@ -20,14 +20,14 @@ from ingest.consumer import BrokerUnavailable
 from ingest.produce import ProduceError, ensure_topic, make_producer, produce
 from renown import bootstrap
 from renown.broker import BrokerError
-from renown.report import format_table, score_table
+from renown.report import explain_text, format_table, score_table
 from renown.settings import Settings, SettingsError, load_settings
 from scoring.model import GLOBAL_DOMAIN
 from scoring.propagation import ConvergenceError
 from storage import migrate
 from storage.db import DatabaseUnavailable, make_engine
 from storage.models import DeadLetter
-from storage.scoring_repo import latest_epoch, scores_of, top_scores
+from storage.scoring_repo import domain_size, latest_epoch, scores_of, top_scores
 from storage.uow import UnitOfWork
 
 log = logging.getLogger("renown")
@@ -134,6 +134,28 @@ def cmd_scores(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 1 if missing else 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    db = bootstrap.open_database(settings)
+    try:
+        with UnitOfWork(db.sessions) as uow:
+            latest = latest_epoch(uow.session)
+            if latest is None:
+                raise UserError("no scores yet: run `renown score` first")
+            epoch = latest.epoch
+            rows = scores_of(uow.session, epoch, [args.account], args.domain)
+            total = domain_size(uow.session, epoch, args.domain)
+    finally:
+        db.close()
+    if not rows:
+        raise UserError(
+            f"{args.account} has no score in domain {args.domain} at epoch {epoch}: unknown "
+            "account, or nothing links it to the trusted accounts in that domain yet"
+        )
+    print(explain_text(rows[0], epoch=epoch, accounts_in_domain=total))
+    return 0
 
 
 def cmd_dead_letters(args: argparse.Namespace) -> int:
@@ -246,6 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("accounts", nargs="*")
     p.add_argument("--domain", default=GLOBAL_DOMAIN)
     p.add_argument("--top", type=int, default=20)
+
+    p = add("explain", cmd_explain, "why an account's score is what it is, and how to raise it")
+    p.add_argument("account")
+    p.add_argument("--domain", default=GLOBAL_DOMAIN)
 
     p = add("dead-letters", cmd_dead_letters, "list the messages that could not be applied")
     p.add_argument("--limit", type=int, default=20)

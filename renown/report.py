@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from scoring.explain import Explanation, Source, render
 from scoring.model import AccountScore
 
 
@@ -62,3 +63,33 @@ def score_table(
             for r in rows
         ]
     )
+
+
+def explain_text(row: AccountScore, *, epoch: int, accounts_in_domain: int) -> str:
+    """A stored score with its explanation, for the contributor who asks "why?"."""
+    head = (
+        f"{row.account}, domain {row.domain}, epoch {epoch}: score {row.score:.1f} "
+        f"(rank {row.rank} of {accounts_in_domain}, percentile {row.percentile:.1f}, "
+        f"trust {row.trust:.3e})"
+    )
+    data = row.explanation
+    if data is None:
+        return head + "\n(no explanation stored for this epoch: it predates explanations)"
+    expl = Explanation(
+        account=row.account,
+        domain=row.domain,
+        trust=row.trust,
+        seed_share=float(data["seed_share"]),
+        sources=tuple(Source(s["account"], float(s["share"]), ()) for s in data["sources"]),
+        kinds=tuple(sorted(data["kinds"].items(), key=lambda kv: -kv[1])),
+        n_sources=int(data["n_sources"]),
+        confidence=row.confidence,
+    )
+    lines = [head, "", render(expl)]
+    taken = float(data.get("distrust_share", 0.0))
+    if taken > 0:
+        lines.append(
+            f"Distrust (downvotes, rejected reviews, disputes from trusted accounts) took "
+            f"away {100 * taken:.0f}% of the trust above."
+        )
+    return "\n".join(lines)

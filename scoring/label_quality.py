@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
-from scoring.model import GLOBAL_DOMAIN
 from scoring.propagation import ConvergenceError
+from scoring.scale import GLOBAL_DOMAIN
 
 __all__ = [
     "DEFAULT_DOMAIN",

@@ -31,7 +31,7 @@ import numpy as np
 from scoring.events import REVIEW, VOTE_LABEL
 from scoring.evidence import AGREE, KINDS, Evidence
 from scoring.label_quality import LabelQuality, LabelTable
-from scoring.model import GLOBAL_DOMAIN
+from scoring.scale import GLOBAL_DOMAIN
 
 
 def quality_factors(quality: LabelQuality) -> dict[tuple[str, str], float]:

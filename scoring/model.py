@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from scoring.distrust import apply_distrust
+from scoring.explain import Inflows
 from scoring.graph import EdgeTable
 from scoring.propagation import TrustMatrix
+from scoring.scale import GLOBAL_DOMAIN, SCORE_DECADES, percentiles, ranks, trust_to_score
 
 __all__ = [
     "GLOBAL_DOMAIN",
@@ -26,12 +29,6 @@ __all__ = [
     "score_accounts",
     "trust_to_score",
 ]
-
-GLOBAL_DOMAIN = "global"
-"""Domain name of the all-domains score; reserved, so no edge domain may use it."""
-
-SCORE_DECADES = 4.0
-"""Half-width, in powers of ten around the uniform share, of the score scale."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,90 +59,8 @@ class AccountScore:
     score: float
     rank: int
     percentile: float
-
-
-def trust_to_score(trust: np.ndarray, n: int | None = None) -> np.ndarray:
-    """Map trust to a 0-100 score on a log scale centred on the uniform share.
-
-    .. math::
-
-        \\mathrm{score} = \\mathrm{clip}\\left(50 + \\frac{50}{4}
-            \\log_{10}(n \\cdot \\mathrm{trust}),\\ 0,\\ 100\\right)
-
-    An account holding exactly the average share ``1/n`` scores 50; each
-    factor of ten above or below it moves the score by 12.5 points; 10^4 times
-    the average or more is 100, 10^-4 times or less (including zero trust,
-    i.e. unreachable from the seeds) is 0.
-
-    Why this scale: trust is heavy-tailed (a few hubs hold orders of magnitude
-    more than the median), so a linear scale would put almost everyone at 0.
-    Anchoring on ``1/n`` rather than on the maximum keeps scores comparable
-    across domains of different sizes and stable when one hub or the number of
-    seeds changes. Eight decades cover what was measured on a synthetic
-    100k-account power-law graph (docs/scoring.md) without saturating: the
-    median non-seed account sat near 33, the 99th percentile near 64, the
-    seeds near 77 and nobody at 100. Below ``10^-4 / n`` trust is also close
-    to what the default tolerance resolves at a million accounts.
-
-    Parameters
-    ----------
-    trust : numpy.ndarray of float
-        Trust of the domain's accounts.
-    n : int, optional
-        Number of accounts in the domain; defaults to ``len(trust)``.
-
-    Returns
-    -------
-    numpy.ndarray of float64
-        Scores in ``[0, 100]``, non-decreasing in trust.
-
-    Examples
-    --------
-    >>> np.round(trust_to_score(np.array([0.25, 0.25, 0.5, 0.0])), 2).tolist()
-    [50.0, 50.0, 53.76, 0.0]
-    """
-    t = np.asarray(trust, dtype=np.float64)
-    count = t.size if n is None else n
-    with np.errstate(divide="ignore"):
-        decades = np.log10(t * count)
-    score = 50.0 + (50.0 / SCORE_DECADES) * decades
-    return np.clip(np.nan_to_num(score, nan=0.0, neginf=0.0), 0.0, 100.0)
-
-
-def ranks(trust: np.ndarray, accounts: Sequence[str]) -> np.ndarray:
-    """Ordinal ranks, 1 = highest trust, ties broken by account id ascending.
-
-    Deterministic: the same trust and ids always give the same ranks, however
-    the accounts were ordered on input.
-
-    Examples
-    --------
-    >>> ranks(np.array([0.2, 0.5, 0.2]), ["c", "a", "b"]).tolist()
-    [3, 1, 2]
-    """
-    t = np.asarray(trust, dtype=np.float64)
-    ids = np.asarray(accounts, dtype=str)
-    order = np.lexsort((ids, -t))  # last key is primary
-    out = np.empty(t.size, dtype=np.int64)
-    out[order] = np.arange(1, t.size + 1)
-    return out
-
-
-def percentiles(trust: np.ndarray) -> np.ndarray:
-    """100 times the share of accounts whose trust is ``<=`` each account's.
-
-    The top account gets 100; tied accounts share a percentile.
-
-    Examples
-    --------
-    >>> percentiles(np.array([0.2, 0.5, 0.2, 0.1])).tolist()
-    [75.0, 100.0, 75.0, 25.0]
-    """
-    t = np.asarray(trust, dtype=np.float64)
-    if t.size == 0:
-        return np.zeros(0, dtype=np.float64)
-    at_or_below = np.searchsorted(np.sort(t), t, side="right")
-    return 100.0 * at_or_below / t.size
+    confidence: float | None = None
+    explanation: dict[str, Any] | None = None
 
 
 def _score_graph(
@@ -162,6 +77,7 @@ def _score_graph(
     negative: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     beta: float = 1.0,
     warm: Mapping[str, float] | None = None,
+    kind: np.ndarray | None = None,
 ) -> list[AccountScore]:
     """Propagate on one graph, compacted to the accounts it involves, then apply distrust.
 
@@ -182,8 +98,29 @@ def _score_graph(
     x0 = _warm_vector(names, warm)
     result = matrix.propagate(local[seed_idx], alpha=alpha, tol=tol, max_iter=max_iter, x0=x0)
     trust = result.trust
+    taken = np.zeros_like(trust)
     if negative is not None and negative[0].size and beta > 0:
-        trust = _after_distrust(trust, local, src, weight, negative, beta)
+        adjusted = _after_distrust(trust, local, src, weight, negative, beta)
+        taken = trust - adjusted
+        trust_for_explain, trust = trust, adjusted
+    else:
+        trust_for_explain = trust
+    explained = (
+        _explanations(
+            names,
+            domain,
+            local[src],
+            local[dst],
+            weight,
+            kind,
+            trust_for_explain,
+            local[seed_idx],
+            alpha,
+            taken,
+        )
+        if kind is not None
+        else None
+    )
     rank = ranks(trust, names)
     by_rank = np.argsort(rank).tolist()
     trust_l = trust.tolist()
@@ -198,9 +135,73 @@ def _score_graph(
             score=score_l[i],
             rank=rank_l[i],
             percentile=pct_l[i],
+            confidence=None if explained is None else explained[0][i],
+            explanation=None if explained is None else explained[1][i],
         )
         for i in by_rank
     ]
+
+
+EXPLAIN_TOP = 5
+
+
+def _explanations(
+    names: list[str],
+    domain: str,
+    src: np.ndarray,
+    dst: np.ndarray,
+    weight: np.ndarray,
+    kind: np.ndarray,
+    trust: np.ndarray,
+    seeds: np.ndarray,
+    alpha: float,
+    taken: np.ndarray,
+) -> tuple[list[float], list[dict[str, Any]]]:
+    """Confidence and a JSON-ready explanation for every account of one graph.
+
+    The explanation decomposes the propagated trust (before distrust) into its top
+    sources and evidence kinds (:mod:`scoring.explain`), and says which share of it
+    distrust took away.
+    """
+    inflows = Inflows.from_arrays(
+        len(names),
+        src,
+        dst,
+        weight,
+        kind,
+        trust,
+        seeds,
+        alpha=alpha,
+        accounts=names,
+        domain=domain,
+    )
+    confidence = inflows.confidence().tolist()
+    top_idx, top_share = inflows.top_sources(EXPLAIN_TOP)
+    kinds = inflows.kind_shares()
+    seed_share = inflows.seed_share().tolist()
+    n_sources = inflows.n_sources().tolist()
+    kind_names = inflows.kind_names
+    with np.errstate(divide="ignore", invalid="ignore"):
+        taken_share = np.where(trust > 0, np.minimum(taken / trust, 1.0), 0.0).tolist()
+    out: list[dict[str, Any]] = []
+    for i in range(len(names)):
+        row_k = kinds[i]
+        out.append(
+            {
+                "seed_share": seed_share[i],
+                "n_sources": int(n_sources[i]),
+                "sources": [
+                    {"account": names[j], "share": float(sh)}
+                    for j, sh in zip(top_idx[i].tolist(), top_share[i].tolist(), strict=True)
+                    if j >= 0
+                ],
+                "kinds": {
+                    kind_names[k]: float(row_k[k]) for k in np.flatnonzero(row_k > 0).tolist()
+                },
+                "distrust_share": taken_share[i],
+            }
+        )
+    return confidence, out
 
 
 def _warm_vector(names: list[str], warm: Mapping[str, float] | None) -> np.ndarray | None:
@@ -252,6 +253,7 @@ def score_accounts(
     distrust: EdgeTable | None = None,
     beta: float = 1.0,
     warm: Mapping[str, Mapping[str, float]] | None = None,
+    kinds: np.ndarray | None = None,
 ) -> list[AccountScore]:
     """Score every account globally and in each domain.
 
@@ -275,6 +277,10 @@ def score_accounts(
         percentile are then those of the adjusted trust.
     beta : float
         Strength of distrust (see :func:`scoring.distrust.apply_distrust`).
+    kinds : ndarray of int, optional
+        Evidence kind code (:data:`scoring.evidence.KINDS`) of each row of ``edges``.
+        Given, every result carries a confidence and an explanation
+        (:mod:`scoring.explain`).
     warm : mapping of domain to (account to trust), optional
         The previous epoch's trust, to start each graph's iteration from (the answer is
         the same; only the iteration count changes).
@@ -346,6 +352,7 @@ def score_accounts(
         negative=neg_all if distrust is not None else None,
         beta=beta,
         warm=(warm or {}).get(GLOBAL_DOMAIN),
+        kind=kinds,
     )
 
     # One stable sort by domain instead of a full-table mask per domain.
@@ -372,6 +379,7 @@ def score_accounts(
                 negative=_domain_rows(distrust, k) if distrust is not None else None,
                 beta=beta,
                 warm=(warm or {}).get(name),
+                kind=None if kinds is None else kinds[rows],
             )
         )
     return results

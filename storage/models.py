@@ -302,3 +302,7 @@ class Score(Base):
     score: Mapped[float] = mapped_column(Float)
     rank: Mapped[int] = mapped_column(Integer)
     percentile: Mapped[float] = mapped_column(Float)
+    # Added in migration 0002: how sure the score is, and where its trust comes from
+    # (top sources and evidence kinds with their shares); null for epochs before it.
+    confidence: Mapped[float | None] = mapped_column(Float)
+    explanation: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -161,6 +161,8 @@ def write_epoch(
             "score": s.score,
             "rank": s.rank,
             "percentile": s.percentile,
+            "confidence": s.confidence,
+            "explanation": s.explanation,
         }
         for s in scores
         if s.account in id_of  # a configured seed never seen in any event has no row
@@ -178,7 +180,14 @@ def latest_epoch(session: Session) -> ScoreEpoch | None:
 def top_scores(session: Session, epoch: int, domain: str, limit: int) -> list[AccountScore]:
     result = session.execute(
         select(
-            Account.account_id, Score.domain, Score.trust, Score.score, Score.rank, Score.percentile
+            Account.account_id,
+            Score.domain,
+            Score.trust,
+            Score.score,
+            Score.rank,
+            Score.percentile,
+            Score.confidence,
+            Score.explanation,
         )
         .join(Account, Account.id == Score.account_id)
         .where(Score.epoch == epoch, Score.domain == domain)
@@ -193,7 +202,14 @@ def scores_of(
 ) -> list[AccountScore]:
     result = session.execute(
         select(
-            Account.account_id, Score.domain, Score.trust, Score.score, Score.rank, Score.percentile
+            Account.account_id,
+            Score.domain,
+            Score.trust,
+            Score.score,
+            Score.rank,
+            Score.percentile,
+            Score.confidence,
+            Score.explanation,
         )
         .join(Account, Account.id == Score.account_id)
         .where(Score.epoch == epoch, Score.domain == domain, Account.account_id.in_(accounts))
@@ -271,4 +287,13 @@ def load_labels(session: Session, through_event_id: int) -> LabelTable:
             (key(c, t, i), who, by, 1 if verdict == "accept" else -1)
             for c, t, i, who, by, verdict in review_rows
         ),
+    )
+
+
+def domain_size(session: Session, epoch: int, domain: str) -> int:
+    """How many accounts have a score in ``domain`` at ``epoch`` (the rank's denominator)."""
+    return int(
+        session.execute(
+            select(func.count()).where(Score.epoch == epoch, Score.domain == domain)
+        ).scalar_one()
     )

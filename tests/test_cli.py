@@ -136,6 +136,14 @@ def test_pipeline_scores_equal_networkx_pagerank(
         assert stored[account] == pytest.approx(trust, abs=1e-9), account
     assert stored["sybil1.near"] == 0.0 and stored["sybil2.near"] == 0.0
 
+    # Every score is explained: alice's trust comes from seed.near and carol.near.
+    code, out, _ = run(capsys, "explain", "alice.near")
+    assert code == 0, out
+    assert "seed.near" in out and "carol.near" in out and "Confidence" in out
+    assert "account votes" in out and "endorsements" in out
+    code, _, err = run(capsys, "explain", "nobody.near")
+    assert code == 2 and "nobody.near has no score" in err
+
     # A second epoch starts from the first one's trust and lands on the same answer.
     code, out, _ = run(capsys, "score")
     assert code == 0 and "epoch 2" in out
