@@ -164,7 +164,11 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
         warm = epoch_trust(uow.session, previous.epoch) if previous is not None else None
     quality = estimate_label_quality(labels)
     evidence = apply_label_quality(evidence, labels, quality)
-    signed = signed_edges(evidence, half_life_days=settings.decay_half_life_days)
+    signed = signed_edges(
+        evidence,
+        half_life_days=settings.decay_half_life_days,
+        kind_weights=settings.kind_weights,
+    )
     edges = signed.trust
     results = score_accounts(
         edges,
@@ -184,6 +188,7 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
         "tolerance": settings.tolerance,
         "decay_half_life_days": settings.decay_half_life_days,
         "distrust_weight": settings.distrust_weight,
+        "kind_weights": dict(settings.kind_weights),
         "repeats": "log2(1 + sum of decayed weights)",
         "label_quality": "one-coin Dawid-Skene, gold-clamped, Beta prior at chance",
     }

@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from ingest.decode import is_account_id
+from scoring.evidence import DEFAULT_KIND_WEIGHTS, KINDS
 
 CONFIG_ENV = "RENOWN_CONFIG"
 
@@ -72,6 +73,11 @@ class Settings(BaseSettings):
     decay_half_life_days: float = Field(default=180.0, gt=0, le=36_500)
     teleport: float = Field(
         default=0.15, gt=0, lt=1, description="Probability of returning to the seeds at each step."
+    )
+    kind_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_KIND_WEIGHTS),
+        description="Base weight per kind of evidence (JSON in RENOWN_KIND_WEIGHTS); kinds "
+        "left out keep their default, 0 ignores a kind.",
     )
     distrust_weight: float = Field(
         default=1.0,
@@ -132,6 +138,17 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"not NEAR account ids: {bad}")
         return list(dict.fromkeys(value))
+
+    @field_validator("kind_weights")
+    @classmethod
+    def _known_kinds(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(KINDS))
+        if unknown:
+            raise ValueError(f"unknown evidence kinds {unknown}; known: {list(KINDS)}")
+        bad = {k: w for k, w in value.items() if not 0 <= w <= 100}
+        if bad:
+            raise ValueError(f"kind weights must be in [0, 100]: {bad}")
+        return {**DEFAULT_KIND_WEIGHTS, **value}
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

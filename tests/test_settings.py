@@ -95,3 +95,18 @@ def test_contradictions_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_redacted_hides_the_password() -> None:
     s = load_settings(database_url="postgresql://user:secret@db/renown")
     assert "secret" not in str(s.redacted())
+
+
+def test_kind_weights_merge_with_defaults_and_refuse_unknown_kinds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RENOWN_KIND_WEIGHTS", '{"endorse": 3.5, "attest": 0}')
+    s = load_settings()
+    assert s.kind_weights["endorse"] == 3.5 and s.kind_weights["attest"] == 0
+    assert s.kind_weights["vote_account"] == 1.0  # untouched kinds keep their default
+    monkeypatch.setenv("RENOWN_KIND_WEIGHTS", '{"likes": 1}')
+    with pytest.raises(SettingsError, match="unknown evidence kinds"):
+        load_settings()
+    monkeypatch.setenv("RENOWN_KIND_WEIGHTS", '{"endorse": -1}')
+    with pytest.raises(SettingsError, match=r"\[0, 100\]"):
+        load_settings()
