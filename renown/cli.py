@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from ingest.consumer import BrokerUnavailable
 from ingest.produce import ProduceError, ensure_topic, make_producer, produce
@@ -109,15 +110,19 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _latest_epoch(session: Session) -> int:
+    latest = latest_epoch(session)
+    if latest is None:
+        raise UserError("no scores yet: run `renown score` first")
+    return latest.epoch
+
+
 def cmd_scores(args: argparse.Namespace) -> int:
     settings = _settings(args)
     db = bootstrap.open_database(settings)
     try:
         with UnitOfWork(db.sessions) as uow:
-            latest = latest_epoch(uow.session)
-            if latest is None:
-                raise UserError("no scores yet: run `renown score` first")
-            epoch = latest.epoch
+            epoch = _latest_epoch(uow.session)
             if args.accounts:
                 rows = scores_of(uow.session, epoch, args.accounts, args.domain)
             else:
@@ -141,10 +146,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     db = bootstrap.open_database(settings)
     try:
         with UnitOfWork(db.sessions) as uow:
-            latest = latest_epoch(uow.session)
-            if latest is None:
-                raise UserError("no scores yet: run `renown score` first")
-            epoch = latest.epoch
+            epoch = _latest_epoch(uow.session)
             rows = scores_of(uow.session, epoch, [args.account], args.domain)
             total = domain_size(uow.session, epoch, args.domain)
     finally:

@@ -177,8 +177,9 @@ def latest_epoch(session: Session) -> ScoreEpoch | None:
     ).scalar_one_or_none()
 
 
-def top_scores(session: Session, epoch: int, domain: str, limit: int) -> list[AccountScore]:
-    result = session.execute(
+def _score_rows(epoch: int, domain: str) -> Any:
+    """SELECT of an epoch's scores in one domain, as AccountScore columns, by rank."""
+    return (
         select(
             Account.account_id,
             Score.domain,
@@ -192,30 +193,18 @@ def top_scores(session: Session, epoch: int, domain: str, limit: int) -> list[Ac
         .join(Account, Account.id == Score.account_id)
         .where(Score.epoch == epoch, Score.domain == domain)
         .order_by(Score.rank)
-        .limit(limit)
     )
-    return [AccountScore(*row) for row in result]
+
+
+def top_scores(session: Session, epoch: int, domain: str, limit: int) -> list[AccountScore]:
+    return [AccountScore(*row) for row in session.execute(_score_rows(epoch, domain).limit(limit))]
 
 
 def scores_of(
     session: Session, epoch: int, accounts: Sequence[str], domain: str
 ) -> list[AccountScore]:
-    result = session.execute(
-        select(
-            Account.account_id,
-            Score.domain,
-            Score.trust,
-            Score.score,
-            Score.rank,
-            Score.percentile,
-            Score.confidence,
-            Score.explanation,
-        )
-        .join(Account, Account.id == Score.account_id)
-        .where(Score.epoch == epoch, Score.domain == domain, Account.account_id.in_(accounts))
-        .order_by(Score.rank)
-    )
-    return [AccountScore(*row) for row in result]
+    stmt = _score_rows(epoch, domain).where(Account.account_id.in_(accounts))
+    return [AccountScore(*row) for row in session.execute(stmt)]
 
 
 def epoch_trust(session: Session, epoch: int) -> dict[str, dict[str, float]]:
