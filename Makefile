@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench-ingest clean
+.PHONY: setup demo test lint bench-ingest bench-accuracy bench-scoring clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ test: lint
 
 bench-ingest: $(STAMP)
 	$(BIN)/python bench/ingest.py
+
+bench-accuracy: $(STAMP)
+	$(BIN)/python bench/accuracy.py
+
+bench-scoring: $(STAMP)
+	$(BIN)/python bench/scoring.py
 
 clean:
 	rm -rf $(VENV) demo-out renown.db renown.db-shm renown.db-wal .pytest_cache .ruff_cache

@@ -59,6 +59,7 @@ def roles(truth: GroundTruth) -> dict[str, str]:
     role.update({a: "sybil" for a in truth.sybils})
     role.update({a: "vote ring" for a in truth.ring})
     role.update({a: "serial voter" for a in truth.serial_voters})
+    role.update({a: "camouflaged attacker" for a in truth.camouflaged})
     return role
 
 
@@ -73,6 +74,7 @@ def group_report(rows: list[AccountScore], truth: GroundTruth) -> list[dict[str,
         "vote ring": truth.ring,
         "label spammers": truth.spammers,
         "serial voters": truth.serial_voters,
+        "camouflaged": truth.camouflaged,
     }
     out: list[dict[str, object]] = []
     for name, members in groups.items():

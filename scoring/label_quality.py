@@ -836,11 +836,11 @@ def estimate_label_quality(
         Cap on the reliability used to weigh a verdict, so that one review is
         weak evidence: at most ``log(0.9/0.1) = 2.2`` nats, against 3.3 for one
         label by a 0.9-accurate labeler on a 4-class item.
-    confusion_min_labels : int, optional
+    confusion_min_labels : int or None, default 100
         A (labeler, domain) gets a full confusion matrix for a label space in
         which it has at least this many labels (a label space is an item's
         tuple of classes, normally one per task); others keep the one-coin
-        model. None (default): one-coin for all.
+        model. None: one-coin for all.
     confusion_strength : float, default 10.0
         Pseudo-labels per true class pulling each confusion row towards the
         labeler's one-coin row.

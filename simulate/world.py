@@ -152,6 +152,16 @@ SYBIL_PLAGIARISM_P = 0.2  # sybil content reusing an honest item's content_hash
 SERIAL_VOTES = (40, 60)  # upvotes each serial voter gives its target ...
 SERIAL_WINDOW_MS = 2 * HOUR_MS  # ... inside this window
 SERIAL_CAMOUFLAGE_MEAN = 4.0
+# Camouflaged attackers (``WorldConfig.camouflage``): honest-looking labelers who
+# sabotage items they expect never to be checked, and vouch for colluders.
+CAMO_SKILL = (0.85, 0.97)  # careful labelers wherever it is safe to be
+CAMO_ITEM_FRACTION = 0.1  # share of all items in the group's shared pool ...
+CAMO_ITEMS_MIN, CAMO_ITEMS_MAX = 5, 100  # ... clamped to this range
+CAMO_LABEL_P = 0.5  # each member labels each pool item with this probability
+CAMO_SABOTAGE_P = 0.6  # unrevealed pool items the whole group answers with one wrong label
+CAMO_TRUST_IN = 2.0  # mean honest upvotes, and mean honest endorsements, each member gets
+CAMO_COVER_VOTES = 3.0  # mean upvotes each member gives honest content and correct labels
+CAMO_COLLUDE = 2  # colluders each member endorses, and colluders it upvotes
 
 #: Label spaces per known domain; other domains use the generic ones.
 _LABEL_SPACES: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -177,8 +187,11 @@ _B58_TABLE = bytes(ord(_B58[b % 58]) for b in range(256))
 class WorldConfig:
     """Sizes of the simulated marketplace. Every field has a safe default.
 
-    Fields after ``start_ns`` (``days``, ``nft_mints``) are extensions of the
-    agreed API; they default to the behaviour described in ``docs/simulate.md``.
+    Fields after ``start_ns`` (``days``, ``nft_mints``, ``camouflage``) are
+    extensions of the agreed API; they default to the behaviour described in
+    ``docs/simulate.md``. ``camouflage`` defaults to 0, and a world without
+    camouflaged attackers is byte-identical to one generated before the field
+    existed (that phase draws nothing from the RNG when it is 0).
     Invalid combinations raise :class:`ValueError` at construction, so a CLI
     reports them before spending time generating.
     """
@@ -198,6 +211,7 @@ class WorldConfig:
     start_ns: int = 1_764_000_000_000_000_000
     days: float = 21.0
     nft_mints: int = 2
+    camouflage: int = 0
 
     def __post_init__(self) -> None:
         counts = {
@@ -212,6 +226,7 @@ class WorldConfig:
             "items_per_task": self.items_per_task,
             "labels_per_item": self.labels_per_item,
             "nft_mints": self.nft_mints,
+            "camouflage": self.camouflage,
         }
         for name, value in counts.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -241,9 +256,15 @@ class WorldConfig:
             raise ValueError("days must be positive")
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-safe dict (the domains tuple becomes a list)."""
+        """JSON-safe dict (the domains tuple becomes a list).
+
+        ``camouflage`` is left out when 0, so truth files of worlds without
+        camouflage stay byte-identical to those written before the field existed.
+        """
         out = asdict(self)
         out["domains"] = list(self.domains)
+        if not self.camouflage:
+            del out["camouflage"]
         return out
 
     @classmethod
@@ -275,7 +296,9 @@ class GroundTruth:
     the attack's effect, not their fault). ``skill`` holds every account that
     can label: honest (drawn), ring (drawn, mediocre) and spammers (their
     expected agreement with gold when answering uniformly at random, i.e. the
-    mean of 1/|label space| over the items they labeled).
+    mean of 1/|label space| over the items they labeled) and camouflaged
+    attackers (the share of their labels that agree with gold).
+    ``camouflaged`` is empty in truth files written before the field existed.
     """
 
     honest: list[str]
@@ -287,13 +310,21 @@ class GroundTruth:
     serial_targets: list[str]
     gold: dict[str, dict[str, str]] = field(default_factory=dict)
     skill: dict[str, float] = field(default_factory=dict)
+    camouflaged: list[str] = field(default_factory=list)
 
     def malicious(self) -> set[str]:
         """Accounts whose behaviour is an attack: the positives for detectors."""
-        return set(self.spammers) | set(self.sybils) | set(self.ring) | set(self.serial_voters)
+        return (
+            set(self.spammers)
+            | set(self.sybils)
+            | set(self.ring)
+            | set(self.serial_voters)
+            | set(self.camouflaged)
+        )
 
     def to_json(self) -> dict[str, Any]:
-        """Plain JSON-safe dict; see ``docs/simulate.md`` for the format."""
+        """Plain JSON-safe dict; see ``docs/simulate.md`` for the format
+        (``camouflaged`` appears only when non-empty)."""
         return {
             "honest": list(self.honest),
             "seeds": list(self.seeds),
@@ -304,6 +335,8 @@ class GroundTruth:
             "serial_targets": list(self.serial_targets),
             "gold": {t: dict(items) for t, items in self.gold.items()},
             "skill": dict(self.skill),
+            # Only when there are any: older readers and older files stay as they were.
+            **({"camouflaged": list(self.camouflaged)} if self.camouflaged else {}),
         }
 
     @classmethod
@@ -322,6 +355,7 @@ class GroundTruth:
                 for t, items in data["gold"].items()
             },
             skill={str(a): float(s) for a, s in data["skill"].items()},
+            camouflaged=list(data.get("camouflaged", [])),
         )
 
 
@@ -472,6 +506,11 @@ class _Sim:
         self.tasks: list[_Task] = []
         self.labels: list[_Label] = []
         self.contents: list[_Content] = []
+        # Filled without drawing from the RNG, for the camouflage phase (which
+        # runs last): when each task's gold is revealed and which items, and
+        # when honest content is retracted.
+        self.revealed: dict[str, tuple[int, frozenset[str]]] = {}
+        self.retracted: set[str] = set()
 
     # ---- primitives -------------------------------------------------------
 
@@ -549,6 +588,7 @@ class _Sim:
         self.sybils = [f"syb{i:03d}.near" for i in range(c.sybils)]
         self.ring = [f"ring{i:02d}.near" for i in range(c.ring)]
         self.serial = [f"sv{i:02d}.near" for i in range(c.serial_voters)]
+        self.camo = [f"cam{i:03d}.near" for i in range(c.camouflage)]
         self.skill: dict[str, float] = {}
         self.home: dict[str, str] = {}
         self.pop: dict[str, float] = {}
@@ -711,6 +751,7 @@ class _Sim:
             k = max(1, round(len(items) * rng.uniform(0.3, 1.0)))
             shown = sorted(rng.sample(items, k))
             t = task.last_t + self._u(HOUR_MS, DAY_MS)
+            self.revealed[task.task_id] = (t, frozenset(shown))
             self._emit(
                 t,
                 LABELS_CONTRACT,
@@ -1072,6 +1113,7 @@ class _Sim:
         rng = self.rng
         for ct in self.contents:
             if ct.kind == "honest" and rng.random() < RETRACT_P:
+                self.retracted.add(ct.content_id)
                 by = rng.choice(ct.authors)
                 self._emit(
                     ct.last_t + self._u(HOUR_MS, 2 * DAY_MS),
@@ -1096,6 +1138,177 @@ class _Sim:
                 standard=NFT_STANDARD,
                 version=NFT_VERSION,
             )
+
+    def camouflage(self) -> None:
+        """Camouflaged attackers: honest on some items, malicious on others.
+
+        The group shares a pool of items. On items whose gold will be revealed
+        they label carefully (they know which those are: the worst case, an
+        attacker who can tell the checks apart); on a share of the others, chosen
+        once per item, every member gives the same wrong label. Honest accounts
+        review, vote on and vouch for them like anyone else; they upvote honest
+        content and correct honest labels as cover, and endorse and upvote their
+        colluders: the sybils if there are any, else the vote ring, else each
+        other. No content of their own (content ids are numbered in time order
+        when content is planned, so later content would stand out).
+
+        Runs after every other phase and returns before touching the RNG when
+        ``camouflage`` is 0, so a world without camouflage is exactly the world
+        generated before this phase existed, and a world with it contains every
+        data item of the same config without it.
+        """
+        if not self.camo or not self.honest:
+            return
+        c, rng = self.cfg, self.rng
+        total = c.tasks * c.items_per_task
+        labels: list[_Label] = []
+        if total:
+            k = min(total, CAMO_ITEMS_MAX, max(CAMO_ITEMS_MIN, round(CAMO_ITEM_FRACTION * total)))
+            pool = sorted(rng.sample(range(total), k))
+            sabotaged = set()
+            for p in pool:
+                task = self.tasks[p // c.items_per_task]
+                item = f"item-{p % c.items_per_task:03d}"
+                checked = item in self.revealed.get(task.task_id, (0, frozenset()))[1]
+                if not checked and rng.random() < CAMO_SABOTAGE_P:
+                    sabotaged.add(p)
+            for who in self.camo:
+                skill = rng.uniform(*CAMO_SKILL)
+                mine = [p for p in pool if rng.random() < CAMO_LABEL_P] or [rng.choice(pool)]
+                by_task: dict[int, list[int]] = {}
+                for p in mine:
+                    by_task.setdefault(p // c.items_per_task, []).append(p)
+                right_count = 0
+                for ti, ps in by_task.items():
+                    task = self.tasks[ti]
+                    reveal = self.revealed.get(task.task_id)
+                    # Before the task's gold is revealed, as honest crews label.
+                    hi = reveal[0] - task.t if reveal else 3 * DAY_MS
+                    t = task.t + self._u(MINUTE_MS, max(hi, MINUTE_MS + 1))
+                    data = []
+                    for p in ps:
+                        item = f"item-{p % c.items_per_task:03d}"
+                        right = task.gold[item]
+                        if p in sabotaged:  # one agreed wrong label per item
+                            label = task.labels[(task.labels.index(right) + 1) % len(task.labels)]
+                        elif rng.random() < skill:
+                            label = right
+                        else:
+                            label = self._wrong(task.labels, right)
+                        right_count += label == right
+                        row = {"task_id": task.task_id, "item_id": item, "labeler": who}
+                        data.append({**row, "label": label})
+                        labels.append(_Label(task, item, who, label, t))
+                    split = self._split(len(data))
+                    self._emit(t, LABELS_CONTRACT, who, "label_submitted", data, split=split)
+                self.skill[who] = round(right_count / len(mine), 4)
+        # Reviews and votes on their labels, exactly as honest labels get them.
+        groups: dict[tuple[str, str], list[_Label]] = {}
+        for lab in labels:
+            if rng.random() >= REVIEW_P:
+                continue
+            r = rng.random()
+            if r < 0.4:
+                reviewer = lab.task.poster
+            elif r < 0.7:
+                reviewer = self._pick_moderator()
+            else:
+                reviewer = self._pick_act()
+            groups.setdefault((reviewer, lab.task.task_id), []).append(lab)
+        for (reviewer, _), labs in groups.items():
+            t = max(lab.t for lab in labs) + self._u(10 * MINUTE_MS, 2 * DAY_MS)
+            data = []
+            for lab in labs:
+                if lab.label == lab.task.gold[lab.item_id]:
+                    verdict = "accept" if rng.random() < ACCEPT_CORRECT_P else "reject"
+                else:
+                    verdict = "reject" if rng.random() < REJECT_WRONG_P else "accept"
+                data.append(
+                    {
+                        "task_id": lab.task.task_id,
+                        "item_id": lab.item_id,
+                        "labeler": lab.labeler,
+                        "reviewer": reviewer,
+                        "verdict": verdict,
+                    }
+                )
+            self._emit(
+                t, LABELS_CONTRACT, reviewer, "label_reviewed", data, split=self._split(len(data))
+            )
+        for lab in labels:
+            if rng.random() >= LABEL_VOTE_P:
+                continue
+            correct = lab.label == lab.task.gold[lab.item_id]
+            for _ in range(1 if rng.random() < 0.6 else 2):
+                voter = self._pick_act()
+                if correct:
+                    value = 1 if rng.random() < LABEL_UPVOTE_CORRECT_P else -1
+                else:
+                    value = -1 if rng.random() < LABEL_DOWNVOTE_WRONG_P else 1
+                self._emit(
+                    lab.t + self._u(5 * MINUTE_MS, 3 * DAY_MS),
+                    VOTES_CONTRACT,
+                    voter,
+                    "vote_cast",
+                    [self._vote(voter, "label", lab.target, value, lab.task.domain)],
+                )
+        # Honest accounts vouch for them like for an average colleague.
+        for who in self.camo:
+            for _ in range(_poisson(rng, CAMO_TRUST_IN)):
+                voter = self._pick_act()
+                self._emit(
+                    rng.randrange(0, self.span),
+                    VOTES_CONTRACT,
+                    voter,
+                    "vote_cast",
+                    [self._vote(voter, "account", who, 1, None)],
+                )
+            for _ in range(_poisson(rng, CAMO_TRUST_IN)):
+                endorser = self._pick_act()
+                self._emit(
+                    rng.randrange(0, self.span),
+                    VOTES_CONTRACT,
+                    endorser,
+                    "endorsed",
+                    [{"endorser": endorser, "endorsee": who}],
+                )
+        # Cover: upvotes on honest content (never on retracted content, whose
+        # retraction must stay its last event) and on correct honest labels.
+        content = [
+            ct
+            for ct in self.contents
+            if ct.kind == "honest" and ct.content_id not in self.retracted
+        ]
+        honest = set(self.honest)
+        good = [
+            lab
+            for lab in self.labels
+            if lab.labeler in honest and lab.label == lab.task.gold[lab.item_id]
+        ]
+        colluders = self.sybils or self.ring
+        for who in self.camo:
+            for _ in range(_poisson(rng, CAMO_COVER_VOTES)):
+                if content and (not good or rng.random() < 0.5):
+                    ct = rng.choice(content)
+                    t = ct.t + self._u(HOUR_MS, 4 * DAY_MS)
+                    vote = self._vote(who, "content", ct.content_id, 1, None)
+                elif good:
+                    lab = rng.choice(good)
+                    t = lab.t + self._u(5 * MINUTE_MS, 3 * DAY_MS)
+                    vote = self._vote(who, "label", lab.target, 1, None)
+                else:
+                    break
+                self._emit(t, VOTES_CONTRACT, who, "vote_cast", [vote])
+            # The attack: vouching for colluders (after they exist).
+            pool_c = [a for a in (colluders or self.camo) if a != who]
+            for e in rng.sample(pool_c, min(len(pool_c), CAMO_COLLUDE)):
+                t = self.sybil_from.get(e, 0) + self._u(HOUR_MS, 5 * DAY_MS)
+                self._emit(t, VOTES_CONTRACT, who, "endorsed", [{"endorser": who, "endorsee": e}])
+            for e in rng.sample(pool_c, min(len(pool_c), CAMO_COLLUDE)):
+                t = self.sybil_from.get(e, 0) + self._u(HOUR_MS, 5 * DAY_MS)
+                self._emit(
+                    t, VOTES_CONTRACT, who, "vote_cast", [self._vote(who, "account", e, 1, None)]
+                )
 
     # ---- assembly --------------------------------------------------------------
 
@@ -1148,6 +1361,7 @@ class _Sim:
             serial_targets=list(self.targets),
             gold={t.task_id: dict(t.gold) for t in self.tasks},
             skill=dict(self.skill),
+            camouflaged=list(self.camo),
         )
 
 
@@ -1186,6 +1400,7 @@ def generate(config: WorldConfig) -> World:
     sim.vote_ring()
     sim.serial_voting()
     sim.retractions_and_nfts()
+    sim.camouflage()  # last, and a no-op without camouflaged accounts: see the method
     return World(messages=sim.messages(), truth=sim.truth(), config=config)
 
 

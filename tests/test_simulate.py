@@ -551,3 +551,130 @@ def test_no_self_interactions(default: World) -> None:
             else:
                 owners = authors[target]
             assert it["voter"] not in owners
+
+
+# ---------------------------------------------------------------- camouflaged attackers
+
+
+CAMO = WorldConfig(seed=5, camouflage=6)
+
+
+@pytest.fixture(scope="module")
+def camo() -> World:
+    return generate(CAMO)
+
+
+def test_camouflage_defaults_to_none_and_leaves_files_unchanged() -> None:
+    assert WorldConfig().camouflage == 0 and PRESETS["default"].camouflage == 0
+    world = generate(PRESETS["tiny"])
+    assert world.truth.camouflaged == []
+    # Absent rather than empty, so files of worlds without camouflage keep their bytes.
+    assert "camouflaged" not in world.truth.to_json()
+    assert "camouflage" not in world.config.to_json()
+    assert WorldConfig.from_json(world.config.to_json()) == world.config
+    with pytest.raises(ValueError, match="camouflage"):
+        WorldConfig(camouflage=-1)
+
+
+def test_truth_files_without_camouflaged_still_read() -> None:
+    doc = generate(PRESETS["tiny"]).truth.to_json()
+    doc.pop("camouflaged", None)
+    truth = GroundTruth.from_json(doc)
+    assert truth.camouflaged == [] and truth.malicious() == (
+        set(truth.spammers) | set(truth.sybils) | set(truth.ring) | set(truth.serial_voters)
+    )
+
+
+def test_camouflage_world_is_deterministic_and_well_formed(camo: World, tmp_path: Path) -> None:
+    assert jsonl_bytes(camo, tmp_path, "a") == jsonl_bytes(generate(CAMO), tmp_path, "b")
+    test_data_items_match_events_table(camo)
+    test_idempotency_keys_unique_and_receipts_coherent(camo)
+    test_causal_order(camo)
+    test_no_self_interactions(camo)
+    test_blocks_monotone_and_plausibly_spaced(camo)
+    t = camo.truth
+    assert GroundTruth.from_json(json.loads(json.dumps(t.to_json()))) == t
+    assert t.camouflaged == [f"cam{i:03d}.near" for i in range(CAMO.camouflage)]
+    assert set(t.camouflaged) <= t.malicious()
+    assert not set(t.camouflaged) & (set(t.honest) | set(t.sybils) | set(t.ring))
+
+
+def _data_items(world: World) -> Counter[str]:
+    return Counter(
+        json.dumps([env["event"], it], sort_keys=True)
+        for _, env, _, it in items(world)
+        if env["standard"] == "renown"
+    )
+
+
+def test_camouflage_only_adds_events_about_camouflaged_accounts(camo: World) -> None:
+    """The phase runs last: every event of the same world without camouflage is still
+    there, and every added event is by or about a camouflaged account."""
+    base = generate(dataclasses.replace(CAMO, camouflage=0))
+    before, after = _data_items(base), _data_items(camo)
+    assert not before - after, "a world without camouflage is a sub-world"
+    cams = set(camo.truth.camouflaged)
+    added = list((after - before).elements())
+    assert added
+    for raw in added:
+        event, it = json.loads(raw)
+        involved = {
+            it.get(f) for f in ("labeler", "voter", "endorser", "endorsee", "reviewer", "attester")
+        }
+        if event == "vote_cast" and it["target_kind"] == "account":
+            involved.add(it["target"])
+        if event == "vote_cast" and it["target_kind"] == "label":
+            involved.add(it["target"].split("/")[2])
+        assert involved & cams, (event, it)
+    t0, t1 = base.truth.to_json(), camo.truth.to_json()
+    assert t1.pop("camouflaged") == camo.truth.camouflaged
+    skill = t1.pop("skill")
+    assert set(skill) - set(t0["skill"]) == cams
+    assert all(skill[a] == v for a, v in t0.pop("skill").items())
+    assert t0 == t1
+
+
+def test_camouflaged_accounts_are_honest_on_gold_and_collude_elsewhere(camo: World) -> None:
+    t = camo.truth
+    cams = set(t.camouflaged)
+    revealed = {
+        (it["task_id"], i) for it in renown_items(camo, "gold_revealed") for i in it["gold"]
+    }
+    on_gold, off_gold = [], []
+    wrong_by_item: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    per_account: Counter[str] = Counter()
+    right_per_account: Counter[str] = Counter()
+    for it in renown_items(camo, "label_submitted"):
+        if it["labeler"] not in cams:
+            continue
+        key = (it["task_id"], it["item_id"])
+        right = it["label"] == t.gold[it["task_id"]][it["item_id"]]
+        (on_gold if key in revealed else off_gold).append(right)
+        per_account[it["labeler"]] += 1
+        right_per_account[it["labeler"]] += right
+        if not right:
+            wrong_by_item[key][it["label"]] += 1
+    assert len(on_gold) >= 10 and len(off_gold) >= 10
+    assert sum(on_gold) / len(on_gold) >= 0.8, "careful where they are checked"
+    assert sum(off_gold) / len(off_gold) <= 0.6, "sabotage where they are not"
+    # Coordinated: on a sabotaged item the members agree on one wrong label.
+    assert any(sum(c.values()) >= 2 and len(c) == 1 for c in wrong_by_item.values())
+    assert all(t.skill[a] == round(right_per_account[a] / per_account[a], 4) for a in cams)
+    # Honest accounts vouch for them; they vouch for the sybils (their colluders).
+    edges = trust_edges(camo)
+    honest, sybils = set(t.honest), set(t.sybils)
+    assert sum(1 for a, b in edges if a in honest and b in cams) >= len(cams)
+    for c in cams:
+        assert any(a == c and b in sybils for a, b in edges), c
+        assert any(a == c and b in honest for a, b in edges), c
+    # Attack edges stay exact: camouflaged accounts are not honest.
+    attack = {(a, b) for a, b in edges if a in honest and b in sybils}
+    assert len(attack) == CAMO.attack_edges
+
+
+def test_camouflaged_collude_with_each_other_without_sybils_or_ring() -> None:
+    cfg = WorldConfig(seed=6, sybils=0, attack_edges=0, ring=0, camouflage=4)
+    world = generate(cfg)
+    cams = set(world.truth.camouflaged)
+    mutual = {(a, b) for a, b in trust_edges(world) if a in cams and b in cams}
+    assert mutual and all(a != b for a, b in mutual)
