@@ -8,9 +8,11 @@ final and a seed list in, one :class:`AccountScore` per account and domain out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+import gc
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -243,6 +245,32 @@ def _after_distrust(
     return adjusted
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _gc_paused(fn: Callable[P, R]) -> Callable[P, R]:
+    """Pause the cyclic garbage collector while ``fn`` runs.
+
+    Creating millions of small result objects triggers the collector over and over
+    although none of them can form a cycle: pausing it halves the time of a 1M-account
+    epoch (docs/performance.md, scoring).
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return wrapper
+
+
+@_gc_paused
 def score_accounts(
     edges: EdgeTable,
     seeds: Sequence[str],
