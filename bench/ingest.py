@@ -71,6 +71,7 @@ import kafka  # noqa: E402
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
+from bench.tables import markdown_table  # noqa: E402
 from ingest.consumer import make_consumer  # noqa: E402
 from ingest.produce import ensure_topic, make_producer, produce  # noqa: E402
 from renown.bootstrap import build_ingest_loop, open_database, run_ingest  # noqa: E402
@@ -240,15 +241,7 @@ def print_table(rows: Sequence[Row], reference: float) -> None:
         )
         for r in rows
     ]
-    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |")
-    print("|" + "|".join("-" * (w + 1) + ":" if i else "-" * (w + 2)
-                         for i, w in enumerate(widths)) + "|")
-    for b in body:
-        print("| " + " | ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(b, widths, strict=True))
-        ) + " |")
+    print(markdown_table(head, body))
 
 
 def print_breakdowns(rows: Sequence[Row]) -> None:

@@ -99,6 +99,7 @@ from scipy import sparse  # noqa: E402
 from sqlalchemy import Engine, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
+from bench.tables import markdown_table  # noqa: E402
 from scoring.events import (  # noqa: E402
     ATTEST,
     DEFAULT_DOMAIN,
@@ -1200,15 +1201,7 @@ def time_loads(label: str, engine: Engine, rows: Rows, check: bool) -> LoadResul
 
 
 def print_table(head: Sequence[str], body: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |")
-    print("|" + "|".join("-" * (w + 1) + ":" if i else "-" * (w + 2)
-                         for i, w in enumerate(widths)) + "|")
-    for b in body:
-        print("| " + " | ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(b, widths, strict=True))
-        ) + " |")
+    print(markdown_table(head, body))
     print()
 
 
