@@ -1,9 +1,9 @@
-"""Raw evidence between accounts, as storage loads it, and the first model's edge rule.
+"""Raw evidence between accounts, as storage loads it, and the rule that turns it into edges.
 
 Storage resolves what needs joins (content to its authors, derived works to their
 parents' authors, retractions) and hands over one columnar table of evidence; this
-module decides, with no I/O, which evidence becomes trust and how much it weighs.
-The next issue (the full model) replaces :func:`trust_edges`, not the table.
+module decides, with no I/O, which evidence becomes trust or distrust and how much it
+weighs (:func:`signed_edges`). A new model replaces the rule, not the table.
 """
 
 from __future__ import annotations
@@ -96,48 +96,6 @@ def decay_factor(age_ns: np.ndarray, half_life_days: float) -> np.ndarray:
     """``0.5 ** (age / half_life)``; evidence from the future (clock skew) does not grow."""
     age_days = np.maximum(age_ns, 0).astype(np.float64) / NS_PER_DAY
     return np.exp2(-age_days / half_life_days)
-
-
-def trust_edges(
-    evidence: Evidence,
-    *,
-    half_life_days: float,
-    now_ns: int | None = None,
-    kind_weights: Mapping[str, float] = DEFAULT_KIND_WEIGHTS,
-) -> EdgeTable:
-    """The first model's trust edges: positive evidence, weighted by kind and decayed by age.
-
-    Parameters
-    ----------
-    evidence : Evidence
-    half_life_days : float
-        Evidence loses half its weight every ``half_life_days``.
-    now_ns : int, optional
-        Reference time for ages; default the newest evidence, which makes an epoch a
-        pure function of the stored data (replays give the same scores).
-    kind_weights : mapping, optional
-        Base weight per kind; a kind weighted 0 or absent is ignored.
-
-    Returns
-    -------
-    EdgeTable
-        Negative evidence (downvotes, rejections, disputes) is dropped here: the first
-        model does not turn distrust into trust, and the full model applies it apart.
-    """
-    if half_life_days <= 0:
-        raise ValueError("half_life_days must be positive")
-    now = evidence.newest_ns if now_ns is None else now_ns
-    base = np.array([kind_weights.get(k, 0.0) for k in KINDS], dtype=np.float64)
-    w = evidence.weight * base[evidence.kind] * decay_factor(now - evidence.ts_ns, half_life_days)
-    keep = (evidence.value > 0) & (w > 0) & (evidence.src != evidence.dst)
-    return EdgeTable(
-        accounts=evidence.accounts,
-        domains=evidence.domains,
-        src=evidence.src[keep].astype(np.int32, copy=False),
-        dst=evidence.dst[keep].astype(np.int32, copy=False),
-        weight=w[keep],
-        domain=evidence.domain[keep].astype(np.int32, copy=False),
-    )
 
 
 def repeat_curve(total: np.ndarray) -> np.ndarray:
