@@ -226,6 +226,7 @@ class TrustMatrix:
         tol: float = 1e-10,
         max_iter: int = 1000,
         x0: npt.ArrayLike | None = None,
+        retain: npt.ArrayLike | None = None,
     ) -> PropagationResult:
         """Seeded trust propagation (personalized PageRank with seed-bound dangling mass).
 
@@ -252,6 +253,13 @@ class TrustMatrix:
             Warm start, e.g. the previous epoch's trust (pad new accounts with
             zeros). Normalised to sum to one. Defaults to the seed
             distribution.
+        retain : array_like of float, shape (n,), optional
+            Share of its trust each account passes on along its edges, in
+            ``[0, 1]``; the rest goes back to the seeds, like a dangling
+            account's. Omitted, every account passes on all of it. This is how
+            an account whose standing was cut after a first propagation (by
+            distrust, or as a member of a closed group) vouches with what it
+            kept rather than with what it had (:mod:`scoring.model`).
 
         Returns
         -------
@@ -277,6 +285,12 @@ class TrustMatrix:
 
             x^{(k+1)} = \\beta \\left(M x^{(k)} + (d^\\top x^{(k)})\\, p\\right)
                         + \\alpha\\, p ,
+
+        and with ``retain`` = :math:`r`, :math:`M x` becomes :math:`M (r \\circ x)` and
+        the mass held back, :math:`\\sum_j (1 - r_j) x_j` over non-dangling
+        :math:`j`, joins the dangling mass (the matrix stays column-stochastic, so
+        everything below holds with :math:`M` replaced by
+        :math:`M \\operatorname{diag}(r)`).
 
         i.e. the power method on the column-stochastic matrix
         :math:`G = \\beta (M + p d^\\top) + \\alpha p \\mathbf{1}^\\top`,
@@ -341,14 +355,30 @@ class TrustMatrix:
                 raise ValueError("x0 must have a positive sum")
             x /= total
 
+        keep: np.ndarray | None = None
+        if retain is not None:
+            keep = np.asarray(retain, dtype=np.float64).reshape(-1)
+            if keep.shape != (self.n,):
+                raise ValueError(f"retain must have shape ({self.n},), got {keep.shape}")
+            if not bool(np.all((keep >= 0) & (keep <= 1))):
+                raise ValueError("retain must lie in [0, 1]")
+
         beta = 1.0 - alpha
         matrix, dangling = self.matrix, self.dangling
         diff = np.empty(self.n, dtype=np.float64)
+        passed = np.empty(self.n, dtype=np.float64) if keep is not None else x
         residual = float("inf")
         for iteration in range(1, max_iter + 1):
-            x_new = matrix @ x
+            if keep is None:
+                x_new = matrix @ x
+                held = float(x[dangling].sum())
+            else:
+                np.multiply(keep, x, out=passed)
+                x_new = matrix @ passed
+                # Held back: all of a dangling account's trust, (1 - r) of the others'.
+                held = float(x.sum() - passed.sum() + passed[dangling].sum())
             x_new *= beta
-            x_new[seed_idx] += (beta * float(x[dangling].sum()) + alpha) * seed_p
+            x_new[seed_idx] += (beta * held + alpha) * seed_p
             np.subtract(x_new, x, out=diff)
             np.abs(diff, out=diff)
             residual = float(diff.sum())

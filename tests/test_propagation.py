@@ -18,13 +18,19 @@ Edge = tuple[int, int, float]
 
 
 def dense_reference(
-    n: int, edges: list[Edge], seeds: list[int], seed_weights: list[float] | None, alpha: float
+    n: int,
+    edges: list[Edge],
+    seeds: list[int],
+    seed_weights: list[float] | None,
+    alpha: float,
+    retain: list[float] | None = None,
 ) -> list[float]:
     """Slow, pure-Python stationary trust by a direct linear solve.
 
     Independent of the power iteration under test: it builds the dense matrix
     G = (1-alpha)(M + p d^T) from plain loops and solves (I - G') x = alpha p by
-    Gaussian elimination, where G' = (1-alpha)(M + p d^T).
+    Gaussian elimination, where G' = (1-alpha)(M + p d^T). With ``retain``, account j
+    sends r_j of its trust along its edges and 1 - r_j to the seeds.
     """
     weights = seed_weights if seed_weights is not None else [1.0] * len(seeds)
     p = [0.0] * n
@@ -41,8 +47,9 @@ def dense_reference(
     a = [[0.0] * n for _ in range(n)]  # a[i][j] = I - beta * (M + p d^T)
     for j in range(n):
         out = sum(w_out[j])
+        r = 1.0 if retain is None else retain[j]
         for i in range(n):
-            step = w_out[j][i] / out if out > 0 else p[i]
+            step = r * w_out[j][i] / out + (1.0 - r) * p[i] if out > 0 else p[i]
             a[i][j] = (1.0 if i == j else 0.0) - beta * step
     b = [alpha * v for v in p]
 
@@ -388,6 +395,39 @@ def test_property_is_a_distribution_matching_dense_reference(
     assert trust.sum() == pytest.approx(1.0, abs=1e-12)
     want = dense_reference(n, edges, seeds, seed_weights, alpha)
     np.testing.assert_allclose(trust, want, rtol=0, atol=1e-9)
+
+
+@settings(max_examples=150, deadline=None)
+@given(graphs(), st.data())
+def test_property_retain_matches_dense_reference(
+    g: tuple[int, list[Edge], list[int], list[float] | None, float], data: st.DataObject
+) -> None:
+    n, edges, seeds, seed_weights, alpha = g
+    retain = data.draw(st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n))
+    tm = TrustMatrix.from_edges(
+        n, [e[0] for e in edges], [e[1] for e in edges], [e[2] for e in edges]
+    )
+    trust = tm.propagate(seeds, seed_weights=seed_weights, alpha=alpha, retain=retain).trust
+    assert trust.sum() == pytest.approx(1.0, abs=1e-12)
+    want = dense_reference(n, edges, seeds, seed_weights, alpha, retain)
+    np.testing.assert_allclose(trust, want, rtol=0, atol=1e-9)
+
+
+def test_retain_one_is_plain_propagation_and_zero_cuts_all_flow() -> None:
+    tm = TrustMatrix.from_edges(4, [0, 1, 2], [1, 2, 3], [1.0, 1.0, 1.0])
+    plain = tm.propagate([0]).trust
+    np.testing.assert_allclose(tm.propagate([0], retain=np.ones(4)).trust, plain, atol=1e-12)
+    # Account 1 passes nothing on: 2 and 3 get nothing, the chain stops at 1.
+    cut = tm.propagate([0], retain=[1.0, 0.0, 1.0, 1.0]).trust
+    assert cut[2] == 0.0 and cut[3] == 0.0
+    assert cut[1] == pytest.approx(0.85 * cut[0])
+
+
+@pytest.mark.parametrize("retain", [[1.0, 1.0], [0.5, 1.0, 1.2], [-0.1, 1.0, 1.0]])
+def test_bad_retain_is_a_value_error(retain: list[float]) -> None:
+    tm = TrustMatrix.from_edges(3, [0], [1], [1.0])
+    with pytest.raises(ValueError, match="retain"):
+        tm.propagate([0], retain=retain)
 
 
 @settings(max_examples=100, deadline=None)
