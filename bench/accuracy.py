@@ -23,9 +23,10 @@ Ranking (accounts: the non-seed honest accounts against the scenario's attackers
 
 Methods compared for ranking
 
-* ``Renown``: the stored global trust (seeded propagation, label quality, distrust);
-* ``no distrust``: the same trust edges propagated from the same seeds without the
-  distrust step (an ablation, to show what distrust adds);
+* ``Renown``: the stored global trust (seeded propagation, label quality, the
+  closed-group cut, two-pass distrust);
+* ``no distrust``: the same model on the same edges without the distrust edges (an
+  ablation, to show what distrust adds);
 * ``PageRank``: unseeded PageRank on the same trust edges (Renown's, after label quality,
   decay and diminishing returns): ``TrustMatrix`` with uniform teleport over every account
   and the same alpha;
@@ -59,9 +60,11 @@ Targets of the issue, checked and printed as met / NOT MET at the end:
 3. sybil trust grows with attack edges (mean at 20 edges >= 2 x mean at 1 edge) and not
    with sybil count (mean at 100 sybils <= 1.25 x mean at 10 sybils).
 
-Proposals (not production code, printed last): the same AUC, sybil share and label
-accuracy under the changes ``proposal_trust`` and ``AGG_PRIOR`` describe, next to Renown,
-with how much of the honest order each keeps (Spearman against Renown).
+Ablations and proposals (printed last): the same AUC and sybil share with one part of
+the model changed (``ablation_trust``: the previous model, no closed-group cut, one
+distrust pass, teleport 0.3), with how much of the honest order each keeps (Spearman
+against Renown) and the share of honest accounts and attackers put in closed groups; and
+label accuracy with the aggregation prior ``AGG_PRIOR`` proposes.
 
 ``--quick`` (about a minute): small worlds, seeds 1 and 2, sweeps at 1 / 5 / 20 attack
 edges and 10 / 50 sybils; it overrides ``--sizes`` and ``--seeds``.
@@ -100,14 +103,13 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from crowdkit.aggregation import DawidSkene, OneCoinDawidSkene  # noqa: E402
-from scipy import sparse  # noqa: E402
 from scipy.stats import rankdata, spearmanr  # noqa: E402
 
 from ingest.apply import BatchApplier, Message  # noqa: E402
 from renown import bootstrap  # noqa: E402
 from renown.settings import Settings  # noqa: E402
-from scoring.distrust import apply_distrust  # noqa: E402
-from scoring.evidence import AGREE, KINDS, SignedEdges, signed_edges  # noqa: E402
+from scoring.collusion import closed_groups  # noqa: E402
+from scoring.evidence import SignedEdges, signed_edges  # noqa: E402
 from scoring.label_quality import (  # noqa: E402
     LabelTable,
     aggregate_labels,
@@ -115,7 +117,7 @@ from scoring.label_quality import (  # noqa: E402
     majority_vote,
 )
 from scoring.label_trust import apply_label_quality  # noqa: E402
-from scoring.model import GLOBAL_DOMAIN  # noqa: E402
+from scoring.model import GLOBAL_DOMAIN, score_accounts  # noqa: E402
 from scoring.propagation import TrustMatrix  # noqa: E402
 from simulate.world import (  # noqa: E402
     EVENT_PREFIX,
@@ -149,9 +151,8 @@ LABEL_METHODS = (
     "Renown labels only",
 )
 CROWDKIT = ("DS", "DS + gold", "OneCoin DS")
-# Proposals (not production code), measured next to the model they would change.
-PROPOSALS = ("alpha 0.3", "2-pass distrust", "reciprocity cut", "cut + 2-pass")
-RECIPROCITY_FLAG = 0.5  # share of an account's vote/endorse weight that is reciprocated
+# Ablations of the model, measured next to it (ablation_trust).
+PROPOSALS = ("previous model", "no closed-group cut", "1-pass distrust", "alpha 0.3")
 # Label aggregation with an above-chance prior (mean 0.7, four pseudo-labels) instead of
 # the chance-centred one, for the item posteriors only ("..., prior 0.7" columns).
 AGG_PRIOR = {"prior_mean": 0.7, "prior_strength": 4.0}
@@ -377,100 +378,58 @@ def label_accuracy(table: LabelTable, truth: GroundTruth) -> dict[str, Any]:
     return out
 
 
-def _propagate(
-    n: int,
-    src: np.ndarray,
-    dst: np.ndarray,
-    w: np.ndarray,
-    seeds: np.ndarray,
-    alpha: float,
-    tol: float,
-    scale: np.ndarray | None = None,
-) -> np.ndarray:
-    """Seeded propagation as ``TrustMatrix.propagate``, optionally with each account's
-    outflow scaled by ``scale`` (the mass held back goes to the seeds, like dangling
-    mass). With ``scale`` None it is the production iteration (same fixed point)."""
-    keep = (src != dst) & (w > 0)
-    src, dst, w = src[keep], dst[keep], w[keep]
-    out = np.bincount(src, weights=w, minlength=n)
-    m = sparse.csr_array((w / out[src], (dst, src)), shape=(n, n))
-    p = np.zeros(n)
-    p[seeds] = 1.0 / len(seeds)
-    x = p.copy()
-    for _ in range(10_000):
-        y = m @ (x if scale is None else scale * x)
-        nxt = (1 - alpha) * (y + (x.sum() - y.sum()) * p) + alpha * p
-        if np.abs(nxt - x).sum() < tol:
-            return nxt
-        x = nxt
-    raise RuntimeError("proposal propagation did not converge")
+def ablation_trust(
+    signed: SignedEdges, seed_names: Sequence[str], settings: Settings
+) -> dict[str, dict[str, float]]:
+    """Global trust with one part of the model changed, on the same edges and seeds.
+
+    * ``previous model``: the model before the closed-group cut and the second distrust
+      pass (``group_retention=None, distrust_passes=1``: issue 3's first evaluation);
+    * ``no closed-group cut``: ``group_retention=None``;
+    * ``1-pass distrust``: ``distrust_passes=1``;
+    * ``no distrust``: no distrust edges (the cut stays);
+    * ``alpha 0.3``: teleport 0.3 instead of 0.15, everything else as Renown.
+    """
+    base: dict[str, Any] = {
+        "alpha": settings.teleport,
+        "tol": settings.tolerance,
+        "max_iter": settings.max_iterations,
+        "distrust": signed.distrust,
+        "beta": settings.distrust_weight,
+        "group_retention": settings.closed_group_retention or None,
+        "distrust_passes": settings.distrust_passes,
+    }
+    variants: dict[str, dict[str, Any]] = {
+        "previous model": {"group_retention": None, "distrust_passes": 1},
+        "no closed-group cut": {"group_retention": None},
+        "1-pass distrust": {"distrust_passes": 1},
+        "no distrust": {"distrust": None},
+        "alpha 0.3": {"alpha": 0.3},
+    }
+    out: dict[str, dict[str, float]] = {}
+    for name, change in variants.items():
+        rows = score_accounts(signed.trust, seed_names, **(base | change))
+        out[name] = {r.account: r.trust for r in rows if r.domain == GLOBAL_DOMAIN}
+    return out
 
 
-def reciprocity_flags(signed: SignedEdges) -> tuple[np.ndarray, np.ndarray]:
-    """Per trust edge: is it reciprocated (agreement edges aside)? Per account: is at
-    least ``RECIPROCITY_FLAG`` of its outgoing weight reciprocated? (``reciprocity cut``)"""
+def closed_group_members(
+    signed: SignedEdges, seed_names: Sequence[str], settings: Settings
+) -> set[str]:
+    """Accounts the closed-group cut puts in a closed group of the global graph."""
     t = signed.trust
     n = len(t.accounts)
-    src, dst, w = t.src.astype(np.int64), t.dst.astype(np.int64), t.weight
-    agree = signed.trust_kind == KINDS.index(AGREE)
-    pairs = set((src[~agree] * n + dst[~agree]).tolist())
-    back = (
-        np.fromiter(
-            ((d * n + s) in pairs for s, d in zip(src.tolist(), dst.tolist(), strict=True)),
-            bool,
-            count=src.size,
-        )
-        & ~agree
+    if not settings.closed_group_retention:
+        return set()
+    index = {a: i for i, a in enumerate(t.accounts)}
+    seeds = np.array(sorted({index[a] for a in seed_names if a in index}), dtype=np.int64)
+    trust = TrustMatrix.from_edges(n, t.src, t.dst, t.weight).propagate(
+        seeds, alpha=settings.teleport, tol=settings.tolerance
+    ).trust
+    groups = closed_groups(
+        n, t.src, t.dst, t.weight, trust, seeds, retention=settings.closed_group_retention
     )
-    sent = np.bincount(src[~agree], weights=w[~agree], minlength=n)
-    returned = np.bincount(src[back], weights=w[back], minlength=n)
-    return back, np.divide(returned, sent, out=np.zeros(n), where=sent > 0) >= RECIPROCITY_FLAG
-
-
-def proposal_trust(
-    signed: SignedEdges, seed_names: Sequence[str], settings: Settings
-) -> dict[str, np.ndarray]:
-    """Global trust under each proposed change (not production code; docs/accuracy.md).
-
-    * ``alpha 0.3``: teleport 0.3 instead of 0.15 (a closed group keeps up to 1/alpha
-      times what flows into it, so doubling alpha halves that amplification);
-    * ``2-pass distrust``: propagate, apply distrust, then propagate again with each
-      account's outflow scaled by the share of its trust that distrust left it (what a
-      distrusted account vouches with is reduced too), and apply distrust again;
-    * ``reciprocity cut``: an account is flagged when at least ``RECIPROCITY_FLAG`` of
-      its outgoing vote / endorsement / review / attestation weight (agreement edges
-      aside) goes to accounts that send it trust back; reciprocated edges between two
-      flagged accounts are dropped (mutual admiration counts once: not at all);
-    * ``cut + 2-pass``: both.
-    """
-    t_edges, d_edges = signed.trust, signed.distrust
-    n = len(t_edges.accounts)
-    index = {a: i for i, a in enumerate(t_edges.accounts)}
-    seeds = np.array(sorted({index[s] for s in seed_names if s in index}), dtype=np.int64)
-    src, dst = t_edges.src.astype(np.int64), t_edges.dst.astype(np.int64)
-    w = t_edges.weight
-    d_src, d_dst, d_w = d_edges.src.astype(np.int64), d_edges.dst.astype(np.int64), d_edges.weight
-    alpha, tol = settings.teleport, settings.tolerance
-
-    def distrusted(t: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        out = np.bincount(src, weights=weight, minlength=n)
-        out += np.bincount(d_src, weights=d_w, minlength=n)
-        return apply_distrust(t, d_src, d_dst, d_w, out, beta=settings.distrust_weight)[0]
-
-    def two_pass(weight: np.ndarray) -> np.ndarray:
-        t = _propagate(n, src, dst, weight, seeds, alpha, tol)
-        kept = distrusted(t, weight)
-        share = np.divide(kept, t, out=np.zeros(n), where=t > 0)
-        return distrusted(_propagate(n, src, dst, weight, seeds, alpha, tol, share), weight)
-
-    back, flagged = reciprocity_flags(signed)
-    cut = np.where(back & flagged[src] & flagged[dst], 0.0, w)
-    return {
-        "alpha 0.3": distrusted(_propagate(n, src, dst, w, seeds, 0.3, tol), w),
-        "2-pass distrust": two_pass(w),
-        "reciprocity cut": distrusted(_propagate(n, src, dst, cut, seeds, alpha, tol), cut),
-        "cut + 2-pass": two_pass(cut),
-    }
+    return {t.accounts[i] for i in np.flatnonzero(groups.group >= 0).tolist()}
 
 
 def run_world(job: dict[str, Any]) -> dict[str, Any]:
@@ -514,20 +473,15 @@ def run_world(job: dict[str, Any]) -> dict[str, Any]:
     edges = signed.trust
     n = len(edges.accounts)
     matrix = TrustMatrix.from_edges(n, edges.src, edges.dst, edges.weight)
-    index = {a: i for i, a in enumerate(edges.accounts)}
     kw = {"alpha": settings.teleport, "tol": settings.tolerance}
-    seeded = matrix.propagate([index[s] for s in truth.seeds if s in index], **kw).trust
     unseeded = matrix.propagate(np.arange(n), **kw).trust
     votes = vote_counts(world)
+    proposals = ablation_trust(signed, truth.seeds, settings)
     scores: dict[str, dict[str, float]] = {
         "Renown": {r.account: r.trust for r in rows},
-        "no distrust": dict(zip(edges.accounts, seeded.tolist(), strict=True)),
+        "no distrust": proposals["no distrust"],
         "PageRank": dict(zip(edges.accounts, unseeded.tolist(), strict=True)),
         "votes": {a: float(v) for a, v in votes.items()},
-    }
-    proposals = {
-        name: dict(zip(edges.accounts, x.tolist(), strict=True))
-        for name, x in proposal_trust(signed, truth.seeds, settings).items()
     }
 
     seeds = set(truth.seeds)
@@ -571,10 +525,10 @@ def run_world(job: dict[str, Any]) -> dict[str, Any]:
             }
             for g, members in groups.items()
         }
-        flagged = dict(zip(edges.accounts, reciprocity_flags(signed)[1].tolist(), strict=True))
-        out["reciprocity_flagged"] = {
-            "honest": statistics.fmean(flagged.get(a, False) for a in honest),
-            "malicious": statistics.fmean(flagged.get(a, False) for a in bad) if bad else math.nan,
+        grouped = closed_group_members(signed, truth.seeds, settings)
+        out["closed_group"] = {
+            "honest": statistics.fmean(a in grouped for a in honest),
+            "malicious": statistics.fmean(a in grouped for a in bad) if bad else math.nan,
         }
         base = [renown.get(a, 0.0) for a in honest]
         out["proposal_honest_order"] = {
@@ -833,7 +787,7 @@ def report(results: list[dict[str, Any]], sizes: Sequence[str], seeds: Sequence[
 def report_proposals(
     worlds: list[dict[str, Any]], sweeps: list[dict[str, Any]], sizes: Sequence[str]
 ) -> None:
-    print("\n## Proposals, measured (not production code; see proposal_trust)\n")
+    print("\n## Ablations: Renown with one part changed (see ablation_trust)\n")
     print("AUC, as above:\n")
     cols = ("Renown", *PROPOSALS)
     rows = []
@@ -847,10 +801,10 @@ def report_proposals(
         if rs:
             cells = [fmt([r["proposal_honest_order"][m] for r in rs]) for m in PROPOSALS]
             rows.append(["honest order kept (Spearman vs Renown)", size, "1", *cells])
-            flag = fmt([r["reciprocity_flagged"]["honest"] for r in rs])
-            rows.append(
-                ["honest accounts flagged (reciprocity rule)", size, "", "", "", flag, flag]
-            )
+            honest_in = fmt([r["closed_group"]["honest"] for r in rs])
+            bad_in = fmt([r["closed_group"]["malicious"] for r in rs])
+            rows.append(["honest accounts in closed groups", size, honest_in, "", "", "", ""])
+            rows.append(["attackers in closed groups", size, bad_in, "", "", "", ""])
     print(table(["scenario: attackers", "size", *cols], rows))
     for kind, label in (("edges", "attack edges"), ("sybils", "sybils")):
         rs_all = [r for r in sweeps if r["kind"] == kind]

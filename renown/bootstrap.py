@@ -150,7 +150,7 @@ class EpochSummary:
     seconds: float
 
 
-MODEL_NAME = "ppr-v3-labels-distrust"
+MODEL_NAME = "ppr-v4-closed-groups"
 
 
 def run_scoring(settings: Settings, db: Database) -> EpochSummary:
@@ -180,6 +180,8 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
         beta=settings.distrust_weight,
         warm=warm,
         kinds=signed.trust_kind,
+        group_retention=settings.closed_group_retention or None,
+        distrust_passes=settings.distrust_passes,
     )
     rows = results
     params = {
@@ -188,6 +190,8 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
         "tolerance": settings.tolerance,
         "decay_half_life_days": settings.decay_half_life_days,
         "distrust_weight": settings.distrust_weight,
+        "distrust_passes": settings.distrust_passes,
+        "closed_group_retention": settings.closed_group_retention,
         "kind_weights": dict(settings.kind_weights),
         "repeats": "log2(1 + sum of decayed weights)",
         "label_quality": "one-coin Dawid-Skene, gold-clamped, Beta prior at chance",

@@ -92,4 +92,12 @@ def explain_text(row: AccountScore, *, epoch: int, accounts_in_domain: int) -> s
             f"Distrust (downvotes, rejected reviews, disputes from trusted accounts) took "
             f"away {100 * taken:.0f}% of the trust above."
         )
+    group = data.get("closed_group")
+    if group:
+        lines.append(
+            f"Closed group: this account is one of {int(group['members'])} accounts that kept "
+            f"{100 * float(group['retention']):.0f}% of their outgoing trust among themselves, "
+            "so what they give each other does not count; only trust from outside the group "
+            "does. Vouching for accounts outside the group lifts this (docs/scoring.md)."
+        )
     return "\n".join(lines)

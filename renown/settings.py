@@ -85,6 +85,20 @@ class Settings(BaseSettings):
         le=10,
         description="Strength of distrust applied after propagation (0 turns it off).",
     )
+    distrust_passes: int = Field(
+        default=2,
+        ge=1,
+        le=5,
+        description="1: distrust applied once after propagation; 2+: propagate again with "
+        "distrusted accounts passing on only the trust distrust left them.",
+    )
+    closed_group_retention: float = Field(
+        default=0.8,
+        ge=0,
+        le=1,
+        description="Cut the internal edges of seedless communities that keep at least this "
+        "share of their outgoing trust inside (vote rings, sybil farms); 0 turns it off.",
+    )
     tolerance: float = Field(default=1e-10, gt=0, le=1e-3)
     max_iterations: int = Field(default=1000, ge=1, le=100_000)
 

@@ -214,8 +214,13 @@ def _seed_inflow(
     seeds: Sequence[int] | npt.ArrayLike,
     seed_weights: Sequence[float] | npt.ArrayLike | None,
     alpha: float,
+    retain: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The seed inflow ``(alpha + beta * d.x) * p`` as a dense vector, and the seed mask."""
+    """The seed inflow ``(alpha + beta * d.x) * p`` as a dense vector, and the seed mask.
+
+    With ``retain``, the trust accounts held back (``1 - retain`` of it) returns to the
+    seeds with the dangling mass, as in :meth:`TrustMatrix.propagate`.
+    """
     if not 0.0 < alpha <= 1.0:
         raise ValueError(f"alpha must lie in (0, 1], got {alpha}")
     # Exactly propagation's seed distribution (validation, duplicates adding up).
@@ -224,6 +229,8 @@ def _seed_inflow(
         seeds, seed_weights
     )
     dangling_mass = float(x[out == 0].sum())
+    if retain is not None:
+        dangling_mass += float(((1.0 - retain) * x)[out > 0].sum())
     seed_in = np.zeros(n, dtype=np.float64)
     seed_in[seed_idx] = (alpha + (1.0 - alpha) * dangling_mass) * seed_p
     is_seed = np.zeros(n, dtype=bool)
@@ -358,6 +365,7 @@ class Inflows:
         kind_names: Sequence[str] = KINDS,
         source_scale: float = DEFAULT_SOURCE_SCALE,
         atol: float | None = DEFAULT_ATOL,
+        retain: npt.ArrayLike | None = None,
     ) -> Inflows:
         """Decompose ``trust`` into inflows along the given edges.
 
@@ -386,6 +394,9 @@ class Inflows:
             Reject ``trust`` if ``sum(|inflow - trust|)`` exceeds it; ``None``
             skips the check. With the default propagation tolerance the gap
             is about 1e-10.
+        retain : array_like of float, shape (n,), optional
+            As given to :meth:`TrustMatrix.propagate`: each account passed on only this
+            share of its trust (a closed group's members, a distrusted account).
 
         Raises
         ------
@@ -405,9 +416,14 @@ class Inflows:
         if accounts is not None and len(accounts) != n:
             raise ValueError(f"accounts must have {n} names, got {len(accounts)}")
         out = np.bincount(s, weights=w, minlength=n)
-        ratio = _safe_div(x, out)  # x_j / o_j
+        keep = None
+        if retain is not None:
+            keep = np.asarray(retain, dtype=np.float64).reshape(-1)
+            if keep.shape != (n,) or not bool(np.all((keep >= 0) & (keep <= 1))):
+                raise ValueError(f"retain must have shape ({n},) and lie in [0, 1]")
+        ratio = _safe_div(x if keep is None else x * keep, out)  # r_j x_j / o_j
         amount = ((1.0 - alpha) * w) * ratio[s]
-        seed_in, is_seed = _seed_inflow(n, out, x, seeds, seed_weights, alpha)
+        seed_in, is_seed = _seed_inflow(n, out, x, seeds, seed_weights, alpha, keep)
         return cls._group(
             n,
             s,

@@ -1,9 +1,11 @@
-"""The first scoring model: seeded trust per domain, turned into scores and ranks.
+"""The scoring model: seeded trust per domain, closed groups cut, distrust, scores and ranks.
 
-This module is the seam the next issue replaces or extends (label quality,
-distrust, decay, confidence and explanations). Its contract is
-:func:`score_accounts`: an :class:`~scoring.graph.EdgeTable` whose weights are
-final and a seed list in, one :class:`AccountScore` per account and domain out.
+Its contract is :func:`score_accounts`: an :class:`~scoring.graph.EdgeTable` whose
+weights are final (decay, kind weights and label quality applied by the caller), the
+distrust edges and a seed list in; one :class:`AccountScore` per account and domain out,
+each with its confidence and explanation. Per graph: propagate, cut closed groups
+(:mod:`scoring.collusion`) and propagate again, apply distrust in passes
+(:mod:`scoring.distrust`); docs/scoring.md gives the equations and why.
 """
 
 from __future__ import annotations
@@ -16,13 +18,17 @@ from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
+from scoring.collusion import DEFAULT_RETENTION, ClosedGroups, closed_groups
 from scoring.distrust import apply_distrust
 from scoring.explain import Inflows
 from scoring.graph import EdgeTable
 from scoring.propagation import TrustMatrix
 from scoring.scale import GLOBAL_DOMAIN, SCORE_DECADES, percentiles, ranks, trust_to_score
 
+DEFAULT_DISTRUST_PASSES = 2
+
 __all__ = [
+    "DEFAULT_DISTRUST_PASSES",
     "GLOBAL_DOMAIN",
     "SCORE_DECADES",
     "AccountScore",
@@ -80,8 +86,11 @@ def _score_graph(
     beta: float = 1.0,
     warm: Mapping[str, float] | None = None,
     kind: np.ndarray | None = None,
+    group_retention: float | None = DEFAULT_RETENTION,
+    distrust_passes: int = DEFAULT_DISTRUST_PASSES,
 ) -> list[AccountScore]:
-    """Propagate on one graph, compacted to the accounts it involves, then apply distrust.
+    """Propagate on one graph, compacted to the accounts it involves, cut its closed
+    groups, then apply distrust.
 
     ``negative`` holds this graph's distrust edges (src, dst, weight) in account indices.
     """
@@ -95,32 +104,67 @@ def _score_graph(
     present = np.flatnonzero(involved)
     local = np.full(len(ids), -1, dtype=np.int64)
     local[present] = np.arange(present.size)
-    matrix = TrustMatrix.from_edges(present.size, local[src], local[dst], weight)
+    l_src, l_dst, l_seeds = local[src], local[dst], local[seed_idx]
+    matrix = TrustMatrix.from_edges(present.size, l_src, l_dst, weight)
     names = [ids[i] for i in present.tolist()]
     x0 = _warm_vector(names, warm)
-    result = matrix.propagate(local[seed_idx], alpha=alpha, tol=tol, max_iter=max_iter, x0=x0)
-    trust = result.trust
+
+    def propagate(m: TrustMatrix, start: np.ndarray | None, keep: np.ndarray | None) -> np.ndarray:
+        return m.propagate(
+            l_seeds, alpha=alpha, tol=tol, max_iter=max_iter, x0=start, retain=keep
+        ).trust
+
+    trust = propagate(matrix, x0, None)
+    # Closed groups (scoring.collusion): cut the edges inside them and propagate again,
+    # so that a group holds what flows into it from outside and no more.
+    groups = None
+    retain: np.ndarray | None = None
+    e_src, e_dst, e_weight, e_kind = l_src, l_dst, weight, kind
+    if group_retention is not None:
+        groups = closed_groups(
+            present.size, l_src, l_dst, weight, trust, l_seeds, retention=group_retention
+        )
+        if groups.count:
+            uncut = ~groups.cut
+            e_src, e_dst, e_weight = l_src[uncut], l_dst[uncut], weight[uncut]
+            e_kind = None if kind is None else kind[uncut]
+            retain = groups.retain
+            matrix = TrustMatrix.from_edges(present.size, e_src, e_dst, e_weight)
+            trust = propagate(matrix, trust, retain)
     taken = np.zeros_like(trust)
+    propagated = trust
     if negative is not None and negative[0].size and beta > 0:
         adjusted = _after_distrust(trust, local, src, weight, negative, beta)
+        # Each further pass: a distrusted account vouches only with the share of its
+        # trust that distrust left it (the rest returns to the seeds), so what it passed
+        # on before being distrusted is withdrawn too (docs/scoring.md, "Distrust").
+        for _ in range(distrust_passes - 1):
+            if not bool((adjusted < trust).any()):
+                break  # distrust took nothing: another pass would change nothing
+            kept = np.divide(adjusted, trust, out=np.ones_like(trust), where=trust > 0)
+            np.clip(kept, 0.0, 1.0, out=kept)
+            retain = kept if retain is None else retain * kept
+            trust = propagate(matrix, trust, retain)
+            adjusted = _after_distrust(trust, local, src, weight, negative, beta)
+        propagated = trust
         taken = trust - adjusted
-        trust_for_explain, trust = trust, adjusted
-    else:
-        trust_for_explain = trust
+        trust = adjusted
     explained = (
         _explanations(
             names,
             domain,
-            local[src],
-            local[dst],
-            weight,
-            kind,
-            trust_for_explain,
-            local[seed_idx],
+            e_src,
+            e_dst,
+            e_weight,
+            e_kind,
+            propagated,
+            l_seeds,
             alpha,
             taken,
+            retain,
+            groups,
         )
-        if kind is not None
+        if e_kind is not None
         else None
     )
     rank = ranks(trust, names)
@@ -158,12 +202,15 @@ def _explanations(
     seeds: np.ndarray,
     alpha: float,
     taken: np.ndarray,
+    retain: np.ndarray | None = None,
+    groups: ClosedGroups | None = None,
 ) -> tuple[list[float], list[dict[str, Any]]]:
     """Confidence and a JSON-ready explanation for every account of one graph.
 
-    The explanation decomposes the propagated trust (before distrust) into its top
-    sources and evidence kinds (:mod:`scoring.explain`), and says which share of it
-    distrust took away.
+    The explanation decomposes the propagated trust (before distrust, after the closed
+    groups' cut) into its top sources and evidence kinds (:mod:`scoring.explain`), says
+    which share of it distrust took away, and, for a member of a closed group, the
+    group's size and how much of its trust it kept inside.
     """
     inflows = Inflows.from_arrays(
         len(names),
@@ -176,6 +223,7 @@ def _explanations(
         alpha=alpha,
         accounts=names,
         domain=domain,
+        retain=retain,
     )
     confidence = inflows.confidence().tolist()
     top_idx, top_share = inflows.top_sources(EXPLAIN_TOP)
@@ -203,6 +251,13 @@ def _explanations(
                 "distrust_share": taken_share[i],
             }
         )
+    if groups is not None and groups.count:
+        for i in np.flatnonzero(groups.group >= 0).tolist():
+            g = int(groups.group[i])
+            out[i]["closed_group"] = {
+                "members": int(groups.size[g]),
+                "retention": float(groups.retention[g]),
+            }
     return confidence, out
 
 
@@ -282,6 +337,8 @@ def score_accounts(
     beta: float = 1.0,
     warm: Mapping[str, Mapping[str, float]] | None = None,
     kinds: np.ndarray | None = None,
+    group_retention: float | None = DEFAULT_RETENTION,
+    distrust_passes: int = DEFAULT_DISTRUST_PASSES,
 ) -> list[AccountScore]:
     """Score every account globally and in each domain.
 
@@ -312,6 +369,14 @@ def score_accounts(
     warm : mapping of domain to (account to trust), optional
         The previous epoch's trust, to start each graph's iteration from (the answer is
         the same; only the iteration count changes).
+    group_retention : float or None, default 0.8
+        Cut the internal edges of closed groups, communities without a seed that keep at
+        least this share of their outgoing trust inside
+        (:func:`scoring.collusion.closed_groups`), and propagate again. None turns it off.
+    distrust_passes : int, default 2
+        1: distrust is applied once after propagation. 2 or more: after each
+        application, propagate again with every account passing on only the share of its
+        trust distrust left it, then apply distrust again (docs/scoring.md).
 
     Returns
     -------
@@ -342,6 +407,8 @@ def score_accounts(
     """
     if isinstance(seeds, str):
         raise TypeError("seeds must be a sequence of account ids, not a single string")
+    if distrust_passes < 1:
+        raise ValueError(f"distrust_passes must be >= 1, got {distrust_passes}")
     edges.validate()
     if GLOBAL_DOMAIN in edges.domains:
         raise ValueError(f"domain name {GLOBAL_DOMAIN!r} is reserved for the all-domains score")
@@ -381,6 +448,8 @@ def score_accounts(
         beta=beta,
         warm=(warm or {}).get(GLOBAL_DOMAIN),
         kind=kinds,
+        group_retention=group_retention,
+        distrust_passes=distrust_passes,
     )
 
     # One stable sort by domain instead of a full-table mask per domain.
@@ -408,6 +477,8 @@ def score_accounts(
                 beta=beta,
                 warm=(warm or {}).get(name),
                 kind=None if kinds is None else kinds[rows],
+                group_retention=group_retention,
+                distrust_passes=distrust_passes,
             )
         )
     return results

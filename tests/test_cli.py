@@ -112,10 +112,14 @@ def test_pipeline_scores_equal_networkx_pagerank(
     code, out, _ = run(capsys, "score")
     assert code == 0 and "epoch 1" in out
 
-    # The reference: networkx on the same graph, endorsements weighing 2, votes 1.
+    # The reference: networkx on the same graph, endorsements weighing 2, votes 1, less
+    # the edges inside the closed pair alice <-> carol (they send their trust only to each
+    # other, and no seed is among them): the closed-group cut (scoring.collusion) sends
+    # what they pass each other back to the seed, exactly as if they were dangling.
     graph = nx.DiGraph()
     for src, dst, kind in edges:
         graph.add_edge(src, dst, weight=2.0 if kind == "endorse" else 1.0)
+    graph.remove_edges_from([("alice.near", "carol.near"), ("carol.near", "alice.near")])
     seeds = {n: (1.0 if n == "seed.near" else 0.0) for n in graph}
     expected = nx.pagerank(
         graph, alpha=0.85, personalization=seeds, dangling=seeds, tol=1e-15, max_iter=10_000
@@ -136,11 +140,13 @@ def test_pipeline_scores_equal_networkx_pagerank(
         assert stored[account] == pytest.approx(trust, abs=1e-9), account
     assert stored["sybil1.near"] == 0.0 and stored["sybil2.near"] == 0.0
 
-    # Every score is explained: alice's trust comes from seed.near and carol.near.
-    code, out, _ = run(capsys, "explain", "alice.near")
+    # Every score is explained: carol's trust comes from bob.near, and the explanation
+    # says why alice.near's endorsement does not count.
+    code, out, _ = run(capsys, "explain", "carol.near")
     assert code == 0, out
-    assert "seed.near" in out and "carol.near" in out and "Confidence" in out
-    assert "account votes" in out and "endorsements" in out
+    assert "bob.near" in out and "alice.near" not in out.split("Closed group")[0]
+    assert "Confidence" in out and "account votes" in out
+    assert "Closed group: this account is one of 2 accounts that kept 100%" in out
     code, _, err = run(capsys, "explain", "nobody.near")
     assert code == 2 and "nobody.near has no score" in err
 

@@ -106,10 +106,16 @@ SEEDED = [
 ]
 
 
-def _scores(edges: EdgeTable, distrust: EdgeTable | None) -> dict[str, tuple[float, int]]:
+def _scores(
+    edges: EdgeTable, distrust: EdgeTable | None, passes: int = 2
+) -> dict[str, tuple[float, int]]:
+    # The closed-group cut is off: ann -> bob -> cat -> ann is a seedless cycle, which it
+    # would cut, and these tests are about distrust alone.
     return {
         s.account: (s.trust, s.rank)
-        for s in score_accounts(edges, ["mod"], distrust=distrust)
+        for s in score_accounts(
+            edges, ["mod"], distrust=distrust, distrust_passes=passes, group_retention=None
+        )
         if s.domain == GLOBAL_DOMAIN
     }
 
@@ -126,13 +132,35 @@ def _negative(edges: EdgeTable, rows: list[tuple[str, str, float]]) -> EdgeTable
     )
 
 
-def test_a_trusted_downvote_lowers_the_target_and_nobody_else() -> None:
+def test_one_pass_a_trusted_downvote_lowers_the_target_and_nobody_else() -> None:
     edges = EdgeTable.from_records([*SEEDED, ("zed", "ann", 1.0, "general")])
-    before = _scores(edges, None)
-    after = _scores(edges, _negative(edges, [("ann", "cat", 1.0)]))
+    before = _scores(edges, None, passes=1)
+    after = _scores(edges, _negative(edges, [("ann", "cat", 1.0)]), passes=1)
     assert after["cat"][0] < before["cat"][0]
     for account in ("mod", "ann", "bob", "zed"):
         assert after[account][0] == pytest.approx(before[account][0], abs=1e-15)
+
+
+def test_second_pass_withdraws_what_the_distrusted_account_vouched_with() -> None:
+    """cat vouches for ann; once cat is distrusted, ann (and bob, whom ann vouches for)
+    lose what cat passed them, and that mass goes back to the seed, not to anyone else."""
+    edges = EdgeTable.from_records([*SEEDED, ("zed", "ann", 1.0, "general")])
+    negative = _negative(edges, [("mod", "cat", 1.0)])
+    one = _scores(edges, negative, passes=1)
+    two = _scores(edges, negative, passes=2)
+    assert two["cat"][0] < one["cat"][0]
+    assert two["ann"][0] < one["ann"][0]
+    assert two["bob"][0] < one["bob"][0]
+    assert two["mod"][0] > one["mod"][0]
+    assert two["zed"][0] == one["zed"][0] == 0.0
+    # No pass creates trust: the total after distrust never exceeds one.
+    assert sum(t for t, _ in two.values()) <= 1.0 + 1e-12
+
+
+def test_distrust_passes_must_be_positive() -> None:
+    edges = EdgeTable.from_records(SEEDED)
+    with pytest.raises(ValueError, match="distrust_passes"):
+        score_accounts(edges, ["mod"], distrust_passes=0)
 
 
 @settings(max_examples=40, deadline=None)
