@@ -104,9 +104,11 @@ def repeat_curve(total: np.ndarray) -> np.ndarray:
     One full-weight vote counts 1, three count 2, seven count 3, fifty count 5.7: a serial
     voter gains little by voting again, and an honest voter's tenth upvote of a colleague
     still says a little more than the first. Concave, 0 at 0, and 1 at 1 so that single
-    pieces of evidence keep their kind weight.
+    pieces of evidence keep their kind weight. Computed as ``log1p(W) / ln 2``: ``log2(1 +
+    W)`` rounds a weight below 1e-16 (a heavily decayed vote, an agreement between two
+    labelers near chance) to exactly 0, which is not a valid edge weight.
     """
-    return np.log2(1.0 + total)
+    return np.log1p(total) / np.log(2.0)
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,10 @@ def _aggregate(
     dom_u = rest % n_dom
     pair = rest // n_dom
     weight = base[kind_u] * repeat_curve(total)
+    # A product of tiny factors can still underflow to 0; such an edge carries nothing.
+    live = weight > 0
+    if not live.all():
+        weight, pair, dom_u, kind_u = weight[live], pair[live], dom_u[live], kind_u[live]
     table = EdgeTable(
         accounts=evidence.accounts,
         domains=evidence.domains,

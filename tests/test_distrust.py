@@ -71,6 +71,26 @@ def test_decay_halves_evidence_at_the_half_life() -> None:
     assert trust[("v", "b", VOTE_ACCOUNT)] == pytest.approx(1.0)
 
 
+def test_tiny_evidence_keeps_a_positive_weight_and_a_valid_table() -> None:
+    """Regression: log2(1 + 1e-17) is exactly 0 in floating point, which made an agreement
+    edge between two labelers near chance a zero-weight edge and the epoch fail in
+    EdgeTable.validate (found on the `large` simulated vote-ring world)."""
+    now = 100 * NS_PER_DAY
+    rows = [
+        ("a", "b", "agree", 1, 1e-17, now, "general"),
+        ("b", "a", "agree", 1, 1e-300, now, "general"),
+        ("a", "c", VOTE_ACCOUNT, 1, 1.0, now - 90_000 * NS_PER_DAY, "general"),  # decays to 0
+        ("c", "a", VOTE_ACCOUNT, 1, 1.0, now, "general"),
+    ]
+    signed = signed_edges(evidence(rows), half_life_days=30)
+    signed.trust.validate()
+    trust = edge_map(signed.trust, signed.trust_kind)
+    assert 0 < trust[("a", "b", "agree")] == pytest.approx(0.25 * 1e-17 / np.log(2), rel=1e-9)
+    assert trust[("c", "a", VOTE_ACCOUNT)] == 1.0
+    assert ("a", "c", VOTE_ACCOUNT) not in trust  # underflowed to nothing: dropped
+    assert float(repeat_curve(np.array(1e-17))) > 0
+
+
 def test_apply_distrust_takes_from_the_target_in_proportion_to_the_distruster() -> None:
     trust = np.array([0.4, 0.4, 0.2])
     out = np.array([1.0, 10.0, 1.0])
