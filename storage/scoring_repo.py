@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import numpy as np
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from scoring.events import (
@@ -28,6 +27,7 @@ from scoring.events import (
 from scoring.evidence import DERIVED, KINDS, Evidence
 from scoring.label_quality import LabelTable
 from scoring.model import AccountScore
+from storage import evidence_load
 from storage.models import Account, Event, Gold, Label, Review, Score, ScoreEpoch, Task
 
 _DIRECT_KINDS = (VOTE_ACCOUNT, VOTE_LABEL, ENDORSE, REVIEW)
@@ -36,6 +36,8 @@ _CONTENT_KINDS = (VOTE_CONTENT, ATTEST)
 # Only the winning authorship claim of a content id counts (see models.Content): its
 # authors and parents carry the claim's event id. Content is retracted when one of
 # those authors said so; anyone else's retraction is recorded but has no effect.
+# The last column is not evidence: a key whose ranges split the rows into buckets for
+# the bulk reader (the interaction's id; the content's id for derived rows).
 _EVIDENCE_SQL = f"""
 WITH authors AS (
     SELECT ca.content_id, ca.account_id
@@ -51,14 +53,14 @@ retracted AS (
     WHERE r.kind = 'retract' AND r.event_id <= :through
 )
 SELECT i.src_id, i.dst_id, i.kind, i.value, i.weight, i.ts_ns,
-       COALESCE(i.domain, t.domain, :general)
+       COALESCE(i.domain, t.domain, :general), i.id
 FROM interactions i
 LEFT JOIN tasks t ON t.contract_id = i.contract_id AND t.task_id = i.task_id
 WHERE i.dst_id IS NOT NULL AND i.kind IN ({", ".join(f"'{k}'" for k in _DIRECT_KINDS)})
   AND i.event_id <= :through
 UNION ALL
 SELECT i.src_id, a.account_id, i.kind, i.value, i.weight / n.n, i.ts_ns,
-       COALESCE(i.domain, c.domain, :general)
+       COALESCE(i.domain, c.domain, :general), i.id
 FROM interactions i
 JOIN content c ON c.content_id = i.content_id
 JOIN authors a ON a.content_id = i.content_id
@@ -67,7 +69,7 @@ WHERE i.kind IN ({", ".join(f"'{k}'" for k in _CONTENT_KINDS)})
   AND i.event_id <= :through
   AND i.content_id NOT IN (SELECT content_id FROM retracted)
 UNION ALL
-SELECT child.account_id, parent.account_id, '{DERIVED}', 1, 1.0 / n.n, c.ts_ns, c.domain
+SELECT child.account_id, parent.account_id, '{DERIVED}', 1, 1.0 / n.n, c.ts_ns, c.domain, c.id
 FROM content c
 JOIN content_parents cp ON cp.content_id = c.content_id AND cp.event_id = c.event_id
 JOIN authors child ON child.content_id = c.content_id
@@ -81,42 +83,51 @@ def latest_event_id(session: Session) -> int:
     return int(session.execute(select(func.coalesce(func.max(Event.id), 0))).scalar_one())
 
 
-def load_evidence(session: Session, through_event_id: int) -> Evidence:
-    """All evidence derived from events up to ``through_event_id``, as numpy columns."""
-    id_rows = session.execute(select(Account.id, Account.account_id).order_by(Account.id)).all()
-    ids = np.fromiter((r[0] for r in id_rows), dtype=np.int64, count=len(id_rows))
-    accounts = [r[1] for r in id_rows]
-    rows = session.execute(
-        text(_EVIDENCE_SQL), {"general": DEFAULT_DOMAIN, "through": through_event_id}
-    ).all()
-    kind_code = {k: i for i, k in enumerate(KINDS)}
-    domains: dict[str, int] = {}
-    n = len(rows)
-    src = np.empty(n, dtype=np.int64)
-    dst = np.empty(n, dtype=np.int64)
-    kind = np.empty(n, dtype=np.int8)
-    value = np.empty(n, dtype=np.int8)
-    weight = np.empty(n, dtype=np.float64)
-    ts = np.empty(n, dtype=np.int64)
-    dom = np.empty(n, dtype=np.int32)
-    for i, (s, d, k, v, w, t, domain) in enumerate(rows):
-        src[i], dst[i], kind[i], value[i], weight[i], ts[i] = s, d, kind_code[k], v, w, t
-        dom[i] = domains.setdefault(domain, len(domains))
-    # Account ids are dense in practice but not guaranteed (rolled-back sequences).
-    index_of = (
-        np.searchsorted(ids, src).astype(np.int32),
-        np.searchsorted(ids, dst).astype(np.int32),
+# Every domain the evidence query can produce, and maybe more (SQLite's bulk reader codes
+# domains in SQL and needs the list first). A superset is enough, so it reads the three
+# sources of domains whole rather than running the evidence query twice; the reader keeps
+# only the domains that occur.
+_EVIDENCE_DOMAINS_SQL = """
+SELECT domain FROM interactions WHERE domain IS NOT NULL
+UNION SELECT domain FROM tasks
+UNION SELECT domain FROM content
+UNION SELECT :general
+"""
+
+
+def load_evidence(
+    session: Session, through_event_id: int, *, chunk_rows: int = evidence_load.CHUNK_ROWS
+) -> Evidence:
+    """All evidence derived from events up to ``through_event_id``, as numpy columns.
+
+    ``accounts`` lists every account by ascending id (``src`` and ``dst`` index it);
+    ``domains`` lists the domains that occur, sorted; the order of the rows is
+    unspecified. The rows travel as binary arrays (PostgreSQL) or straight into numpy
+    (SQLite), never as Python objects: see :mod:`storage.evidence_load`, which also says
+    what ``chunk_rows`` bounds. Pending ORM changes are flushed first, as any query in
+    the session would do (the readers use the driver's cursor, which does not).
+    """
+    session.flush()
+    ids, accounts = evidence_load.read_accounts(session)
+    cols = evidence_load.read_evidence_columns(
+        session,
+        _EVIDENCE_SQL,
+        {"general": DEFAULT_DOMAIN, "through": through_event_id},
+        kinds=KINDS,
+        to_index=evidence_load.account_index(ids),
+        domains_query=_EVIDENCE_DOMAINS_SQL,
+        chunk_rows=chunk_rows,
     )
     return Evidence(
         accounts=accounts,
-        domains=list(domains),
-        src=index_of[0],
-        dst=index_of[1],
-        kind=kind,
-        value=value,
-        weight=weight,
-        ts_ns=ts,
-        domain=dom,
+        domains=cols.domains,
+        src=cols.src,
+        dst=cols.dst,
+        kind=cols.kind,
+        value=cols.value,
+        weight=cols.weight,
+        ts_ns=cols.ts_ns,
+        domain=cols.domain,
     )
 
 
