@@ -9,8 +9,17 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import sparse
 
-from scoring.propagation import ConvergenceError, PropagationResult, TrustMatrix
+from scoring import propagation
+from scoring.propagation import (
+    BlockProduct,
+    ConvergenceError,
+    PropagationResult,
+    TrustMatrix,
+    product,
+    thread_count,
+)
 
 Edge = tuple[int, int, float]
 
@@ -477,3 +486,167 @@ def test_property_warm_start_from_answer(
     assert warm.iterations <= 2
     # Both are within (1 - alpha) / alpha * tol of the fixed point, not identical.
     np.testing.assert_allclose(warm.trust, cold.trust, rtol=0, atol=1e-9)
+
+
+# --------------------------------------------------------------------------- in-place build
+
+
+def test_from_edges_stores_no_self_loops_or_duplicates() -> None:
+    tm = TrustMatrix.from_edges(3, [0, 0, 1, 1, 2], [1, 1, 1, 0, 2], [1.0, 2.0, 5.0, 1.0, 1.0])
+    assert tm.matrix.nnz == 2  # 0 -> 1 (summed) and 1 -> 0; both self loops gone
+    assert tm.matrix.has_canonical_format
+    assert tm.dangling.tolist() == [2]
+    np.testing.assert_array_equal(tm.matrix.toarray(), [[0, 1, 0], [1, 0, 0], [0, 0, 0]])
+
+
+def test_from_edges_leaves_its_inputs_alone() -> None:
+    src, dst, w = np.array([0, 1, 1]), np.array([1, 1, 0]), np.array([1.0, 2.0, 3.0])
+    TrustMatrix.from_edges(2, src, dst, w)
+    assert src.tolist() == [0, 1, 1] and dst.tolist() == [1, 1, 0] and w.tolist() == [1, 2, 3]
+
+
+# --------------------------------------------------------------------------- threaded SpMV
+
+
+def _random_csr(rng: np.random.Generator, rows: int, cols: int, nnz: int) -> sparse.csr_array:
+    r = np.minimum((rng.pareto(1.0, nnz) * 3).astype(np.int64), rows - 1)  # skewed rows
+    c = rng.integers(0, cols, nnz)
+    return sparse.csr_array((rng.uniform(0.1, 1.0, nnz), (r, c)), shape=(rows, cols))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 7])
+def test_block_product_is_bit_identical_to_scipy(threads: int) -> None:
+    rng = np.random.default_rng(0)
+    a = _random_csr(rng, 500, 500, 5000)
+    b = _random_csr(rng, 500, 500, 300)
+    x = rng.random(500)
+    prod = BlockProduct([a], threads)
+    assert prod.threads == threads
+    assert np.array_equal(prod(x), a @ x)
+    both = BlockProduct([a, b], threads)
+    want = a @ x
+    want += b @ x
+    assert np.array_equal(both(x), want)
+    # Blocks are views: an in-place change of the data is seen.
+    a.data *= 2.0
+    assert np.array_equal(prod(x), a @ x)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 7])
+def test_block_product_row_subsets_are_bit_identical(threads: int) -> None:
+    """A delta stored by its rows adds to exactly those rows, the same way on any threads."""
+    rng = np.random.default_rng(3)
+    a = _random_csr(rng, 400, 400, 4000)
+    rows = np.array([0, 3, 17, 199, 200, 201, 399])
+    c = _random_csr(rng, rows.size, 400, 60)
+    x = rng.random(400)
+    want = a @ x
+    want[rows] += c @ x
+    got = BlockProduct([a], threads, row_subsets=[(rows, c)])(x)
+    assert np.array_equal(got, want)
+    assert np.array_equal(product([a], threads=threads, row_subsets=[(rows, c)])(x), want)
+    with pytest.raises(ValueError, match="row subset"):
+        BlockProduct([a], threads, row_subsets=[(rows[:3], c)])
+
+
+def test_block_product_balances_nonzeros_and_shares_memory() -> None:
+    rng = np.random.default_rng(1)
+    a = _random_csr(rng, 1000, 1000, 20000)
+    prod = BlockProduct([a], 2)
+    lo, cut, hi = prod.cuts
+    assert (lo, hi) == (0, 1000)
+    assert abs(int(a.indptr[cut]) - a.nnz // 2) <= int(np.diff(a.indptr).max())
+    for block in prod._blocks:
+        assert np.shares_memory(block.matrices[0].data, a.data)
+        assert np.shares_memory(block.matrices[0].indices, a.indices)
+
+
+def test_block_product_edge_cases() -> None:
+    empty = sparse.csr_array((4, 4))
+    assert np.array_equal(BlockProduct([empty], 2)(np.ones(4)), np.zeros(4))
+    tiny = sparse.csr_array(np.array([[0.0, 2.0], [1.0, 0.0]]))
+    assert np.array_equal(BlockProduct([tiny], 5)(np.array([1.0, 3.0])), [6.0, 1.0])
+    with pytest.raises(ValueError, match="threads"):
+        BlockProduct([tiny], 0)
+    with pytest.raises(ValueError, match="one shape"):
+        BlockProduct([tiny, empty], 2)
+
+
+def test_thread_count_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(propagation, "_available_cpus", lambda: 8)
+    assert thread_count(10, min_nnz=100) == 1
+    assert thread_count(100, min_nnz=100) == propagation.DEFAULT_MAX_THREADS
+    assert thread_count(10, threads=3, min_nnz=100) == 3
+    monkeypatch.setattr(propagation, "_available_cpus", lambda: 1)
+    assert thread_count(10**9) == 1
+    with pytest.raises(ValueError, match="threads"):
+        thread_count(10, threads=0)
+    a = sparse.csr_array(np.eye(3))
+    assert product([a], min_nnz=1).threads == 1  # one CPU
+    monkeypatch.setattr(propagation, "_available_cpus", lambda: 2)
+    assert product([a], min_nnz=1).threads == 2
+    assert product([a], min_nnz=4).threads == 1
+
+
+@pytest.mark.parametrize("threads", [2, 4])
+def test_threaded_propagation_is_bit_identical(threads: int) -> None:
+    rng = np.random.default_rng(2)
+    n, m = 2000, 20000
+    src = rng.integers(0, n, m)
+    dst = np.minimum((rng.pareto(1.0, m) * 5).astype(np.int64), n - 1)
+    tm = TrustMatrix.from_edges(n, src, dst, rng.uniform(0.5, 2.0, m))
+    retain = rng.uniform(0.0, 1.0, n)
+    for kwargs in ({}, {"retain": retain}, {"x0": rng.random(n), "alpha": 0.3}):
+        one = tm.propagate([0, 1, 2], threads=1, **kwargs)  # type: ignore[arg-type]
+        many = tm.propagate([0, 1, 2], threads=threads, **kwargs)  # type: ignore[arg-type]
+        assert np.array_equal(one.trust, many.trust)
+        assert (one.iterations, one.residual) == (many.iterations, many.residual)
+
+
+@settings(max_examples=100, deadline=None)
+@given(graphs(), st.sampled_from([2, 3]), st.data())
+def test_property_threaded_equals_single_threaded(
+    g: tuple[int, list[Edge], list[int], list[float] | None, float],
+    threads: int,
+    data: st.DataObject,
+) -> None:
+    n, edges, seeds, seed_weights, alpha = g
+    retain = data.draw(st.none() | st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n))
+    tm = TrustMatrix.from_edges(
+        n, [e[0] for e in edges], [e[1] for e in edges], [e[2] for e in edges]
+    )
+    one = tm.propagate(seeds, seed_weights=seed_weights, alpha=alpha, retain=retain, threads=1)
+    x = np.random.default_rng(n).random(n)
+    assert np.array_equal(
+        product([tm.matrix], min_nnz=0, threads=threads)(x), product([tm.matrix], threads=1)(x)
+    )
+    many = tm.propagate(
+        seeds, seed_weights=seed_weights, alpha=alpha, retain=retain, threads=threads
+    )
+    assert np.array_equal(one.trust, many.trust)
+    assert one.iterations == many.iterations
+
+
+def _propagate_in_child(conn: object) -> None:
+    tm = TrustMatrix.from_edges(3, [0, 1, 2], [1, 2, 0], [1.0, 1.0, 1.0])
+    conn.send(tm.propagate([0], threads=2).trust.tolist())  # type: ignore[attr-defined]
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_threaded_product_works_in_a_forked_child() -> None:
+    """The pool's threads do not survive fork; the child must start its own."""
+    import multiprocessing
+
+    tm = TrustMatrix.from_edges(3, [0, 1, 2], [1, 2, 0], [1.0, 1.0, 1.0])
+    want = tm.propagate([0], threads=2).trust.tolist()  # the parent's pool now exists
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_propagate_in_child, args=(child,))
+    proc.start()
+    try:
+        assert parent.poll(30), "the forked child hung on the inherited thread pool"
+        assert parent.recv() == want
+    finally:
+        proc.join(10)
+        if proc.is_alive():
+            proc.kill()
