@@ -233,21 +233,28 @@ def _explanations(
     kind_names = inflows.kind_names
     with np.errstate(divide="ignore", invalid="ignore"):
         taken_share = np.where(trust > 0, np.minimum(taken / trust, 1.0), 0.0).tolist()
+    # Whole-matrix passes, then one cheap Python loop: a numpy call per account (the
+    # previous form) cost more than everything vectorised here (docs/performance.md).
+    n = len(names)
+    k_rows, k_cols = np.nonzero(kinds > 0)
+    k_vals = kinds[k_rows, k_cols].tolist()
+    k_names = [kind_names[c] for c in k_cols.tolist()]
+    k_bounds = np.searchsorted(k_rows, np.arange(n + 1)).tolist()
+    top_l = top_idx.tolist()
+    share_l = top_share.tolist()
     out: list[dict[str, Any]] = []
-    for i in range(len(names)):
-        row_k = kinds[i]
+    for i in range(n):
+        lo, hi = k_bounds[i], k_bounds[i + 1]
         out.append(
             {
                 "seed_share": seed_share[i],
                 "n_sources": int(n_sources[i]),
                 "sources": [
-                    {"account": names[j], "share": float(sh)}
-                    for j, sh in zip(top_idx[i].tolist(), top_share[i].tolist(), strict=True)
+                    {"account": names[j], "share": sh}
+                    for j, sh in zip(top_l[i], share_l[i], strict=True)
                     if j >= 0
                 ],
-                "kinds": {
-                    kind_names[k]: float(row_k[k]) for k in np.flatnonzero(row_k > 0).tolist()
-                },
+                "kinds": dict(zip(k_names[lo:hi], k_vals[lo:hi], strict=True)),
                 "distrust_share": taken_share[i],
             }
         )
