@@ -37,6 +37,7 @@ from storage.scoring_repo import (
     next_epoch,
     write_epoch,
 )
+from storage.snapshot_repo import build_snapshot
 from storage.uow import UnitOfWork
 
 
@@ -148,6 +149,8 @@ class EpochSummary:
     edges: int
     domains: list[str]
     seconds: float
+    root: str = ""  # the epoch's Merkle root (scoring.merkle), lowercase hex
+    leaves: int = 0
 
 
 MODEL_NAME = "ppr-v4-closed-groups"
@@ -210,6 +213,8 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
             finished_at=finished,
             scores=rows,
         )
+        # The snapshot in the same transaction: no epoch without its root.
+        snap = build_snapshot(uow.session, epoch)
         uow.commit()
     return EpochSummary(
         epoch=epoch,
@@ -218,4 +223,6 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
         edges=edges.n_edges,
         domains=sorted({r.domain for r in rows}),
         seconds=(finished - started).total_seconds(),
+        root=snap.root,
+        leaves=snap.leaf_count,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -29,6 +30,14 @@ from storage import migrate
 from storage.db import DatabaseUnavailable, make_engine
 from storage.models import DeadLetter
 from storage.scoring_repo import domain_size, latest_epoch, scores_of, top_scores
+from storage.snapshot_repo import (
+    NoSnapshot,
+    NotInSnapshot,
+    SnapshotMismatch,
+    latest_snapshot,
+    prove,
+    snapshot_of,
+)
 from storage.uow import UnitOfWork
 
 log = logging.getLogger("renown")
@@ -107,6 +116,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         f"domains {', '.join(summary.domains)}, events through #{summary.events_through}, "
         f"{summary.seconds:.2f} s"
     )
+    print(f"snapshot root {summary.root} over {summary.leaves} scores")
     return 0
 
 
@@ -157,6 +167,66 @@ def cmd_explain(args: argparse.Namespace) -> int:
             "account, or nothing links it to the trusted accounts in that domain yet"
         )
     print(explain_text(rows[0], epoch=epoch, accounts_in_domain=total))
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    db = bootstrap.open_database(settings)
+    try:
+        with UnitOfWork(db.sessions) as uow:
+            try:
+                snap = (
+                    latest_snapshot(uow.session)
+                    if args.epoch is None
+                    else snapshot_of(uow.session, args.epoch)
+                )
+            except NoSnapshot as exc:
+                raise UserError(str(exc)) from None
+            data = {
+                "epoch": snap.epoch,
+                "root": snap.root,
+                "count": snap.leaf_count,
+                "leaf_version": snap.leaf_version,
+                "built_at": snap.built_at.isoformat(),
+            }
+    finally:
+        db.close()
+    if args.json:
+        print(json.dumps(data))
+    else:
+        print(
+            f"epoch {data['epoch']}: root {data['root']} over {data['count']} scores "
+            f"(leaf version {data['leaf_version']}, built {data['built_at']})"
+        )
+    return 0
+
+
+def cmd_proof(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    db = bootstrap.open_database(settings)
+    try:
+        with UnitOfWork(db.sessions) as uow:
+            try:
+                proven = prove(uow.session, args.account, args.domain, args.epoch)
+            except (NoSnapshot, NotInSnapshot, SnapshotMismatch) as exc:
+                raise UserError(str(exc)) from None
+    finally:
+        db.close()
+    data = proven.proof.to_json() | {"root": proven.root}
+    if args.json:
+        print(json.dumps(data))
+        return 0
+    leaf = proven.proof.leaf
+    print(
+        f"{leaf.account}, domain {leaf.domain}, epoch {leaf.epoch}: score "
+        f"{leaf.score_micro / 1e6:.6f} (score_micro {leaf.score_micro})\n"
+        f"leaf {proven.proof.index} of {proven.proof.count}, root {proven.root}\n"
+        f"siblings, leaf to root ({len(proven.proof.siblings)}):"
+    )
+    for sib in proven.proof.siblings:
+        print(f"  {sib.hex()}")
+    print("verified against the stored root; --json gives the form the contract's verify takes")
     return 0
 
 
@@ -274,6 +344,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("explain", cmd_explain, "why an account's score is what it is, and how to raise it")
     p.add_argument("account")
     p.add_argument("--domain", default=GLOBAL_DOMAIN)
+
+    p = add("snapshot", cmd_snapshot, "the Merkle root of an epoch's scores (default: latest)")
+    p.add_argument("--epoch", type=int)
+    p.add_argument("--json", action="store_true")
+
+    p = add("proof", cmd_proof, "an inclusion proof of an account's score against the root")
+    p.add_argument("account")
+    p.add_argument("--domain", default=GLOBAL_DOMAIN)
+    p.add_argument("--epoch", type=int, help="default: the latest epoch with a snapshot")
+    p.add_argument("--json", action="store_true")
 
     p = add("dead-letters", cmd_dead_letters, "list the messages that could not be applied")
     p.add_argument("--limit", type=int, default=20)

@@ -306,3 +306,21 @@ class Score(Base):
     # (top sources and evidence kinds with their shares); null for epochs before it.
     confidence: Mapped[float | None] = mapped_column(Float)
     explanation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Snapshot(Base):
+    """The Merkle commitment of one epoch's scores (scoring.merkle), built with the epoch.
+
+    Written in the epoch's own transaction, so an epoch without a snapshot cannot exist
+    (epochs before migration 0003 excepted); the publisher copies ``root`` and
+    ``leaf_count`` to the contract, and a proof is rebuilt from the stored scores and
+    checked against ``root`` before it is served.
+    """
+
+    __tablename__ = "snapshots"
+
+    epoch: Mapped[int] = mapped_column(ForeignKey("score_epochs.epoch"), primary_key=True)
+    leaf_version: Mapped[int] = mapped_column(SmallInteger)
+    leaf_count: Mapped[int] = mapped_column(BigInteger)
+    root: Mapped[str] = mapped_column(String(64))  # lowercase hex sha256
+    built_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
