@@ -19,7 +19,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy scoring storage ingest renown simulate
+	$(BIN)/mypy scoring storage ingest renown simulate chain
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -6,6 +6,7 @@ same objects with their own database URLs and brokers. Nothing connects at impor
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from chain.client import ChainClient, NearRpcClient
+from chain.publisher import Publisher
 from ingest.apply import BatchApplier
 from ingest.consumer import IngestLoop, IngestStats, KafkaDeadLetterSink, make_consumer
 from ingest.produce import make_producer
@@ -225,4 +228,47 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
         seconds=(finished - started).total_seconds(),
         root=snap.root,
         leaves=snap.leaf_count,
+    )
+
+
+def make_chain_client(settings: Settings, *, signer: bool) -> ChainClient:
+    """py-near for the configured contract; with ``signer``, the publisher's key too."""
+    if not settings.contract_id:
+        raise NotConfigured("no contract configured: set RENOWN_CONTRACT_ID")
+    if not signer:
+        return NearRpcClient(settings.near_rpc_url, settings.contract_id)
+    if not settings.publisher_account_id or settings.publisher_private_key is None:
+        raise NotConfigured(
+            "publishing needs RENOWN_PUBLISHER_ACCOUNT_ID and RENOWN_PUBLISHER_PRIVATE_KEY "
+            "(a function-call access key for publish and store_scores: docs/contract.md)"
+        )
+    return NearRpcClient(
+        settings.near_rpc_url,
+        settings.contract_id,
+        settings.publisher_account_id,
+        settings.publisher_private_key.get_secret_value(),
+    )
+
+
+def build_publisher(settings: Settings, db: Database, client: ChainClient) -> Publisher:
+    """The publisher, announcing to the snapshot topic when Kafka is configured."""
+    announce = None
+    if settings.kafka_bootstrap and settings.snapshot_topic:
+        bootstrap, topic = settings.kafka_bootstrap, settings.snapshot_topic
+
+        def announce(message: dict[str, Any]) -> None:
+            producer = make_producer(bootstrap)
+            try:
+                key = str(message["epoch"]).encode()
+                producer.send(topic, key=key, value=json.dumps(message).encode()).get(30)
+            finally:
+                producer.close()
+
+    return Publisher(
+        db.writer_sessions,
+        client,
+        top_n=settings.publish_top_n,
+        batch_size=settings.publish_batch_size,
+        uri_template=settings.snapshot_uri_template,
+        announce=announce,
     )

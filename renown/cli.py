@@ -18,12 +18,15 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from chain.client import ChainClient, ChainUnavailable, ViewError
+from chain.publisher import PublishConflict, PublishFailed
 from ingest.consumer import BrokerUnavailable
 from ingest.produce import ProduceError, ensure_topic, make_producer, produce
 from renown import bootstrap
 from renown.broker import BrokerError
 from renown.report import explain_text, format_table, score_table
 from renown.settings import Settings, SettingsError, load_settings
+from scoring.merkle import Proof, verify
 from scoring.model import GLOBAL_DOMAIN
 from scoring.propagation import ConvergenceError
 from storage import migrate
@@ -230,6 +233,80 @@ def cmd_proof(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    db = bootstrap.open_database(settings)
+    client = bootstrap.make_chain_client(settings, signer=True)
+    try:
+        try:
+            res = bootstrap.build_publisher(settings, db, client).publish()
+        except LookupError as exc:
+            raise UserError(str(exc)) from None
+    finally:
+        db.close()
+        close = getattr(client, "close", None)
+        if close is not None:
+            close()
+    if res.already_done:
+        print(f"epoch {res.epoch} is already published to {client.contract_id}: nothing to do")
+        return 0
+    print(
+        f"epoch {res.epoch} published to {client.contract_id}: root {res.root}, snapshot "
+        f"transaction {res.snapshot_tx or '(sent by an earlier run)'}; {res.batches} score "
+        f"batches ({res.batches_sent} sent now, {res.batches_found_on_chain} found on chain)"
+        + ("" if res.announced else "; NOT announced to Kafka (not configured, or down)")
+    )
+    return 0
+
+
+def verify_on_chain(client: ChainClient, proof: Proof) -> tuple[bool, bool, dict[str, object]]:
+    """(proven locally against the contract's root, the contract's own verify view, the
+    contract's snapshot of that epoch)."""
+    snap = client.view("get_snapshot", {"epoch": proof.leaf.epoch})
+    if not snap:
+        raise UserError(
+            f"the contract {client.contract_id} has no snapshot for epoch {proof.leaf.epoch}: "
+            "run `renown publish` first"
+        )
+    local = verify(proof, bytes.fromhex(str(snap["root"])), int(snap["count"]))  # type: ignore[call-overload]
+    args = proof.to_json()
+    args.pop("count")
+    remote = bool(client.view("verify", args))
+    return local, remote, snap
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    db = bootstrap.open_database(settings)
+    try:
+        with UnitOfWork(db.sessions) as uow:
+            try:
+                proven = prove(uow.session, args.account, args.domain, args.epoch)
+            except (NoSnapshot, NotInSnapshot, SnapshotMismatch) as exc:
+                raise UserError(str(exc)) from None
+    finally:
+        db.close()
+    client = bootstrap.make_chain_client(settings, signer=False)
+    try:
+        local, remote, snap = verify_on_chain(client, proven.proof)
+    finally:
+        close = getattr(client, "close", None)
+        if close is not None:
+            close()
+    leaf = proven.proof.leaf
+    what = (
+        f"{leaf.account} in {leaf.domain} at epoch {leaf.epoch}: score {leaf.score_micro / 1e6:.6f}"
+    )
+    if local and remote:
+        print(f"PROVEN: {what}, against root {snap['root']} read from {client.contract_id}")
+        return 0
+    print(
+        f"NOT PROVEN: {what}; contract root {snap['root']}, this database's {proven.root} "
+        f"(checked here: {local}, by the contract: {remote})"
+    )
+    return 1
+
+
 def cmd_dead_letters(args: argparse.Namespace) -> int:
     settings = _settings(args)
     db = bootstrap.open_database(settings)
@@ -355,6 +432,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epoch", type=int, help="default: the latest epoch with a snapshot")
     p.add_argument("--json", action="store_true")
 
+    add("publish", cmd_publish, "publish the latest epoch's root and top scores to NEAR")
+
+    p = add("verify", cmd_verify, "check an account's score against the root on the contract")
+    p.add_argument("account")
+    p.add_argument("--domain", default=GLOBAL_DOMAIN)
+    p.add_argument("--epoch", type=int, help="default: the latest epoch with a snapshot")
+
     p = add("dead-letters", cmd_dead_letters, "list the messages that could not be applied")
     p.add_argument("--limit", type=int, default=20)
 
@@ -390,6 +474,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         BrokerUnavailable,
         BrokerError,
         ConvergenceError,
+        ChainUnavailable,
+        ViewError,
+        PublishFailed,
+        PublishConflict,
     ) as exc:
         print(f"renown {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -99,6 +99,41 @@ class Settings(BaseSettings):
         description="Cut the internal edges of seedless communities that keep at least this "
         "share of their outgoing trust inside (vote rings, sybil farms); 0 turns it off.",
     )
+    # Publishing to NEAR (renown publish / verify; docs/contract.md).
+    near_rpc_url: str = Field(
+        default="https://rpc.testnet.near.org",
+        description="NEAR JSON-RPC endpoint (testnet by default; mainnet or a private node "
+        "in production).",
+    )
+    contract_id: str | None = Field(
+        default=None, description="Account of the deployed snapshot contract."
+    )
+    publisher_account_id: str | None = Field(
+        default=None, description="The account the contract accepts publications from."
+    )
+    publisher_private_key: SecretStr | None = Field(
+        default=None,
+        description="ed25519:... key of the publisher: a function-call access key limited "
+        "to publish and store_scores. Keep it in a secret store, not in a file.",
+    )
+    publish_top_n: int = Field(
+        default=1000,
+        ge=0,
+        le=1_000_000,
+        description="Scores stored on chain per domain and epoch (the top N by rank).",
+    )
+    publish_batch_size: int = Field(
+        default=50, ge=1, le=100, description="Scores per store_scores transaction."
+    )
+    snapshot_uri_template: str = Field(
+        default="",
+        description="Where the full table of an epoch is served, with {epoch}; recorded on "
+        "chain with the root.",
+    )
+    snapshot_topic: str | None = Field(
+        default="renown.snapshots",
+        description="Kafka topic the publications are produced to (needs kafka_bootstrap).",
+    )
     tolerance: float = Field(default=1e-10, gt=0, le=1e-3)
     max_iterations: int = Field(default=1000, ge=1, le=100_000)
 
@@ -124,7 +159,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"{server!r} is not host:port")
         return ",".join(s.strip() for s in value.split(","))
 
-    @field_validator("topic", "dead_letter_topic")
+    @field_validator("topic", "dead_letter_topic", "snapshot_topic")
     @classmethod
     def _topic_name(cls, value: str | None) -> str | None:
         if value is None:
@@ -196,6 +231,8 @@ class Settings(BaseSettings):
         """The settings for logs: the database password hidden."""
         data = self.model_dump()
         data["database_url"] = make_url(self.database_url).render_as_string(hide_password=True)
+        if self.publisher_private_key is not None:
+            data["publisher_private_key"] = "**********"
         return data
 
 

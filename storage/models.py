@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -324,3 +325,44 @@ class Snapshot(Base):
     leaf_count: Mapped[int] = mapped_column(BigInteger)
     root: Mapped[str] = mapped_column(String(64))  # lowercase hex sha256
     built_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Publication(Base):
+    """Where the publication of one epoch to one contract stands (renown publish).
+
+    The publisher's progress is kept here, committed after every confirmed transaction,
+    and reconciled with the contract's own state when a run resumes: a run that died
+    after a transaction landed but before this row was updated finds the transaction's
+    effect on chain and does not send it again.
+    """
+
+    __tablename__ = "publications"
+
+    epoch: Mapped[int] = mapped_column(ForeignKey("snapshots.epoch"), primary_key=True)
+    contract_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    root: Mapped[str] = mapped_column(String(64))
+    stage: Mapped[str] = mapped_column(String(16))  # snapshot | scores | done | failed
+    batches_total: Mapped[int] = mapped_column(Integer)
+    batches_done: Mapped[int] = mapped_column(Integer)
+    snapshot_tx: Mapped[str | None] = mapped_column(String(64))
+    announced: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PublicationTx(Base):
+    """Every transaction the publisher sent, with its outcome (append-only audit)."""
+
+    __tablename__ = "publication_txs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer)
+    contract_id: Mapped[str] = mapped_column(String(64))
+    step: Mapped[int] = mapped_column(Integer)  # 0: publish; k >= 1: score batch k
+    method: Mapped[str] = mapped_column(String(32))
+    tx_hash: Mapped[str | None] = mapped_column(String(64))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

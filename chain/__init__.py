@@ -1,0 +1,1 @@
+"""NEAR side of Renown: the RPC seam (client.py) and the snapshot publisher (publisher.py)."""
