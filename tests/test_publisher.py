@@ -109,7 +109,8 @@ def test_a_failed_transaction_is_reported_and_the_next_run_finishes(db_url: str)
     _scored(db_url)
     chain = SnapshotContractDouble(fail={"store_scores": "Smart contract panicked: out of gas"})
     pub = _publisher(db_url, chain, top_n=10, batch_size=4)
-    with pytest.raises(PublishFailed, match=r"batch 1/\d+ of epoch 1 failed on chain: .*out of gas"):
+    failed = r"batch 1/\d+ of epoch 1 failed on chain: .*out of gas"
+    with pytest.raises(PublishFailed, match=failed):
         pub.publish()
     engine = make_engine(db_url)
     with UnitOfWork(make_session_factory(engine)) as uow:
