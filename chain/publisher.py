@@ -25,6 +25,7 @@ Every transaction sent is kept in ``publication_txs`` (append-only), every stage
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ __all__ = [
     "PublishResult",
     "Publisher",
     "ScoreRow",
+    "batches_of",
     "top_rows",
 ]
 
@@ -101,6 +103,30 @@ class _Pub:
 
 def _pub(p: Publication) -> _Pub:
     return _Pub(p.stage, p.batches_total, p.batches_done, p.snapshot_tx, p.announced)
+
+
+# The contract refuses arguments over 8,192 bytes (its MicroPython heap is 32 KB:
+# contract/README.md); py-near serialises with json.dumps' default separators.
+MAX_ARGS_BYTES = 8192
+
+
+def batches_of(epoch: int, rows: Sequence[ScoreRow], batch_size: int) -> list[list[ScoreRow]]:
+    """Consecutive batches of at most ``batch_size`` rows whose ``store_scores`` arguments
+    fit in MAX_ARGS_BYTES. A function of the rows alone, so a resumed run cuts the same
+    batches as the run it resumes."""
+    out: list[list[ScoreRow]] = []
+    current: list[ScoreRow] = []
+    size = len(json.dumps({"epoch": epoch, "scores": []}))
+    for row in rows:
+        item = len(json.dumps(row.to_json())) + 2  # ", " between items
+        if current and (len(current) >= batch_size or size + item > MAX_ARGS_BYTES):
+            out.append(current)
+            current, size = [], len(json.dumps({"epoch": epoch, "scores": []}))
+        current.append(row)
+        size += item
+    if current:
+        out.append(current)
+    return out
 
 
 def _now() -> datetime:
@@ -191,7 +217,7 @@ class Publisher:
             if snap is None:
                 raise LookupError("no epoch has a snapshot yet: run `renown score` first")
             rows = top_rows(uow.session, snap.epoch, self.top_n)
-            batches = -(-len(rows) // self.batch_size)
+            batches = len(batches_of(snap.epoch, rows, self.batch_size))
             pub = uow.session.get(Publication, (snap.epoch, self.client.contract_id))
             if pub is None:
                 pub = Publication(
@@ -275,7 +301,7 @@ class Publisher:
 
     def _store_batches(self, epoch: int, rows: list[ScoreRow], done: int) -> tuple[int, int]:
         sent = found = 0
-        batches = [rows[i : i + self.batch_size] for i in range(0, len(rows), self.batch_size)]
+        batches = batches_of(epoch, rows, self.batch_size)
         for k in range(done, len(batches)):
             batch = batches[k]
             # The first pending batch may have landed in a run that died before

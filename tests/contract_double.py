@@ -14,7 +14,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from chain.client import DEFAULT_GAS, CallOutcome, ChainUnavailable
+from chain.client import DEFAULT_GAS, CallOutcome, ChainUnavailable, ViewError
 from scoring.merkle import Leaf, Proof, verify
 
 
@@ -49,8 +49,8 @@ class SnapshotContractDouble:
             return self.scores.get((args["account"], args["domain"]))
         if method == "verify":
             snap = self.snapshots.get(int(args["epoch"]))
-            if snap is None:
-                return False
+            if snap is None:  # the contract panics, which py-near raises as a view error
+                raise ViewError(f"verify: epoch {args['epoch']} is not published")
             leaf = Leaf(args["account"], args["domain"], int(args["score_micro"]), snap["epoch"])
             sib = tuple(bytes.fromhex(s) for s in args["siblings"])
             proof = Proof(leaf, int(args["index"]), snap["count"], sib)

@@ -208,3 +208,17 @@ def test_cli_publish_and_verify(
     monkeypatch.undo()
     assert cli.main([*base, "publish"]) == 2
     assert "RENOWN_CONTRACT_ID" in capsys.readouterr().err
+
+
+def test_batches_respect_the_contracts_argument_limit() -> None:
+    from chain.publisher import MAX_ARGS_BYTES, ScoreRow, batches_of
+
+    long = [ScoreRow("a" * 60 + f"{i:04d}", "d" * 64, 99_999_999) for i in range(300)]
+    cut = batches_of(7, long, 100)
+    assert [r for b in cut for r in b] == long
+    for b in cut:
+        args = {"epoch": 7, "scores": [r.to_json() for r in b]}
+        assert len(json.dumps(args)) <= MAX_ARGS_BYTES and len(b) <= 100
+    assert max(len(b) for b in cut) < 100  # the byte limit, not the count, cut them
+    short = [ScoreRow(f"u{i}.near", "global", i) for i in range(250)]
+    assert [len(b) for b in batches_of(7, short, 100)] == [100, 100, 50]
