@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench-ingest bench-accuracy bench-scoring clean
+.PHONY: setup demo test lint bench-ingest bench-accuracy bench-scoring clean \
+        contract contract-check contract-tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +33,28 @@ bench-accuracy: $(STAMP)
 
 bench-scoring: $(STAMP)
 	$(BIN)/python bench/scoring.py
+
+# The NEAR contract (contract/README.md): built by nearc + Debian's emscripten in its own
+# venv (build tools, not dependencies of renown). `contract` rebuilds the committed wasm and
+# its sha256; `contract-check` (CI) rebuilds in a temp dir and compares with that sha256.
+CONTRACT_VENV  := contract/.venv
+CONTRACT_STAMP := $(CONTRACT_VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+contract-tools:
+	@command -v emcc >/dev/null && command -v wasm-validate >/dev/null || \
+	  { $(SUDO) apt-get update && $(SUDO) apt-get install -y emscripten wabt; }
+
+$(CONTRACT_STAMP): contract/requirements.txt
+	test -x $(CONTRACT_VENV)/bin/python || $(PYTHON) -m venv $(CONTRACT_VENV)
+	$(CONTRACT_VENV)/bin/python -m pip install --quiet -r contract/requirements.txt
+	touch $(CONTRACT_STAMP)
+
+contract: contract-tools $(CONTRACT_STAMP)
+	$(CONTRACT_VENV)/bin/python contract/build.py --write-sha
+
+contract-check: contract-tools $(CONTRACT_STAMP)
+	$(CONTRACT_VENV)/bin/python contract/build.py --check
 
 clean:
 	rm -rf $(VENV) demo-out renown.db renown.db-shm renown.db-wal .pytest_cache .ruff_cache
