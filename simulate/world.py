@@ -11,8 +11,10 @@ Design rules, each with its reason:
 * **Pure.** :func:`generate` does no I/O; it returns data. Callers (the CLI,
   ``renown demo``, tests, benchmarks) decide whether to write a file or produce
   to Kafka, so the generator is trivially testable and reusable.
-* **Deterministic.** Every random choice comes from one ``random.Random(seed)``
-  consumed in a fixed order; no set or hash-ordered iteration feeds an output.
+* **Deterministic.** Every random choice comes from ``random.Random`` streams seeded
+  from the seed (one for the world, two for the sybil region and its attack edges, so
+  that the number of sybils changes nothing else), consumed in a fixed order; no set or
+  hash-ordered iteration feeds an output.
   The same :class:`WorldConfig` gives byte-identical JSONL on the same Python
   version, so a bug seen in a world can be reproduced from its seed alone.
 * **Causal.** A label comes after its task, a review or vote after the label, a
@@ -29,6 +31,7 @@ reading the data. Detectors must never look at names, and nothing in Renown may.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -160,7 +163,7 @@ CAMO_ITEMS_MIN, CAMO_ITEMS_MAX = 5, 100  # ... clamped to this range
 CAMO_LABEL_P = 0.5  # each member labels each pool item with this probability
 CAMO_SABOTAGE_P = 0.6  # unrevealed pool items the whole group answers with one wrong label
 CAMO_TRUST_IN = 2.0  # mean honest upvotes, and mean honest endorsements, each member gets
-CAMO_COVER_VOTES = 3.0  # mean upvotes each member gives honest content and correct labels
+CAMO_COVER_VOTES = 3.0  # mean upvotes (at least 1) each member gives honest content and labels
 CAMO_COLLUDE = 2  # colluders each member endorses, and colluders it upvotes
 
 #: Label spaces per known domain; other domains use the generic ones.
@@ -501,6 +504,11 @@ class _Sim:
     def __init__(self, config: WorldConfig) -> None:
         self.cfg = config
         self.rng = random.Random(config.seed)
+        # The sybil region draws from streams of its own, so that the rest of a world (and
+        # which honest accounts are duped) does not change with the number of sybils: the
+        # sybil sweeps of bench/accuracy.py then compare like with like.
+        self.srng = random.Random(f"{config.seed}/sybils")
+        self.arng = random.Random(f"{config.seed}/attack-edges")
         self.span = int(config.days * DAY_MS)
         self.calls: list[_Call] = []
         self.tasks: list[_Task] = []
@@ -513,6 +521,15 @@ class _Sim:
         self.retracted: set[str] = set()
 
     # ---- primitives -------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _stream(self, rng: random.Random) -> Iterator[None]:
+        """Draw from ``rng`` (primitives included) inside the block."""
+        main, self.rng = self.rng, rng
+        try:
+            yield
+        finally:
+            self.rng = main
 
     def _u(self, lo_ms: int, hi_ms: int) -> int:
         return self.rng.randrange(lo_ms, hi_ms)
@@ -611,7 +628,8 @@ class _Sim:
         else:
             self.targets = [rng.choice(non_seed) for _ in range(k)]
         # Sybils arrive together some time into the world, as a region would.
-        self.sybil_from = {s: rng.randrange(self.span // 5, self.span // 2) for s in self.sybils}
+        srng = self.srng
+        self.sybil_from = {s: srng.randrange(self.span // 5, self.span // 2) for s in self.sybils}
 
     def labeling(self) -> None:
         """Tasks, honest crews, spammers' and ring members' labels."""
@@ -796,20 +814,22 @@ class _Sim:
             for _ in range(_poisson(rng, 2.0) + 1):
                 t = rng.randrange(self.span // 10, int(self.span * 0.9))
                 plan.append(_Content("ring", [r], t, rng.choice(c.domains)))
+        srng = self.srng
         for s in self.sybils:
-            for _ in range(_poisson(rng, 3.0) + 1):
-                t = rng.randrange(self.sybil_from[s], int(self.span * 0.95))
-                plan.append(_Content("sybil", [s], t, rng.choice(c.domains)))
+            for _ in range(_poisson(srng, 3.0) + 1):
+                t = srng.randrange(self.sybil_from[s], int(self.span * 0.95))
+                plan.append(_Content("sybil", [s], t, srng.choice(c.domains)))
         plan.sort(key=lambda x: x.t)
         seen: dict[str, list[_Content]] = {"honest": [], "ring": [], "sybil": []}
         for n, ct in enumerate(plan):
             ct.content_id = f"post-{n:06d}"
             ct.last_t = ct.t
             earlier = seen[ct.kind]
-            if ct.kind == "sybil" and seen["honest"] and rng.random() < SYBIL_PLAGIARISM_P:
-                ct.content_hash = rng.choice(seen["honest"]).content_hash
+            draw = self.srng if ct.kind == "sybil" else rng
+            if ct.kind == "sybil" and seen["honest"] and draw.random() < SYBIL_PLAGIARISM_P:
+                ct.content_hash = draw.choice(seen["honest"]).content_hash
             else:
-                raw = f"{c.seed}:{ct.content_id}:{rng.getrandbits(64)}".encode()
+                raw = f"{c.seed}:{ct.content_id}:{draw.getrandbits(64)}".encode()
                 ct.content_hash = hashlib.sha256(raw).hexdigest()
             item: dict[str, Any] = {
                 "content_id": ct.content_id,
@@ -817,8 +837,8 @@ class _Sim:
                 "content_hash": ct.content_hash,
             }
             derived_p = {"honest": DERIVED_P, "sybil": 0.3, "ring": 0.0}[ct.kind]
-            if earlier and rng.random() < derived_p:
-                parents = rng.sample(earlier, min(len(earlier), rng.randint(1, 2)))
+            if earlier and draw.random() < derived_p:
+                parents = draw.sample(earlier, min(len(earlier), draw.randint(1, 2)))
                 item["derived_from"] = [p.content_id for p in parents]
             if ct.domain is not None:
                 item["domain"] = ct.domain
@@ -929,7 +949,11 @@ class _Sim:
     def sybil_region(self) -> None:
         """Dense mutual endorsement and upvoting, a few disputes from outside,
         camouflage votes on honest content, and exactly ``attack_edges`` honest
-        accounts duped into trusting a sybil."""
+        accounts duped into trusting a sybil (the region's own random streams)."""
+        with self._stream(self.srng):
+            self._sybil_region()
+
+    def _sybil_region(self) -> None:
         c, rng = self.cfg, self.rng
         n = len(self.sybils)
         eligible = [ct for ct in self.contents if ct.kind == "honest" and ct.t < self.span * 0.9]
@@ -1005,11 +1029,19 @@ class _Sim:
             dupes = self.honest[c.seeds :]
             if c.attack_edges > len(dupes) * n:
                 dupes = self.honest
-            pairs = rng.sample(range(len(dupes) * n), c.attack_edges)
-            for p in pairs:
-                h, s = dupes[p // n], self.sybils[p % n]
-                t = self.sybil_from[s] + self._u(DAY_MS, 5 * DAY_MS)
-                if rng.random() < 0.5:
+            # The duped honest accounts come first and from their own stream, so that
+            # they are the same whatever the number of sybils (distinct accounts, hence
+            # distinct pairs, when there are enough of them).
+            arng = self.arng
+            if c.attack_edges <= len(dupes):
+                duped = arng.sample(dupes, c.attack_edges)
+                pairs = [(h, self.sybils[arng.randrange(n)]) for h in duped]
+            else:
+                picks = arng.sample(range(len(dupes) * n), c.attack_edges)
+                pairs = [(dupes[p // n], self.sybils[p % n]) for p in picks]
+            for h, s in pairs:
+                t = self.sybil_from[s] + arng.randrange(DAY_MS, 5 * DAY_MS)
+                if arng.random() < 0.5:
                     self._emit(t, VOTES_CONTRACT, h, "endorsed", [{"endorser": h, "endorsee": s}])
                 else:
                     self._emit(
@@ -1287,7 +1319,8 @@ class _Sim:
         ]
         colluders = self.sybils or self.ring
         for who in self.camo:
-            for _ in range(_poisson(rng, CAMO_COVER_VOTES)):
+            # At least one: a camouflaged account always shows some honest activity.
+            for _ in range(1 + _poisson(rng, CAMO_COVER_VOTES - 1)):
                 if content and (not good or rng.random() < 0.5):
                     ct = rng.choice(content)
                     t = ct.t + self._u(HOUR_MS, 4 * DAY_MS)

@@ -678,3 +678,40 @@ def test_camouflaged_collude_with_each_other_without_sybils_or_ring() -> None:
     cams = set(world.truth.camouflaged)
     mutual = {(a, b) for a, b in trust_edges(world) if a in cams and b in cams}
     assert mutual and all(a != b for a, b in mutual)
+
+
+def test_the_number_of_sybils_changes_nothing_else() -> None:
+    """Sybil sweeps compare like with like: the same honest world, the same duped
+    accounts, whatever the size of the sybil region (its draws have their own streams)."""
+    import re
+
+    def rest(sybils: int) -> tuple[list[str], set[str]]:
+        w = generate(dataclasses.replace(PRESETS["small"], seed=11, sybils=sybils, attack_edges=3))
+        logs = []
+        duped = set()
+        sybil_posts = set()
+        for m in w.messages:
+            env = json.loads(m.value["log"][len(EVENT_PREFIX) :])
+            if env["event"] == "content_authored":
+                for item in env["data"]:
+                    if any(a.startswith("syb") for a in item["authors"]):
+                        sybil_posts.add(item["content_id"])
+        for m in w.messages:
+            log = m.value["log"]
+            if any(p in log for p in re.findall(r"post-\d{6}", log) if p in sybil_posts):
+                continue  # about sybil content: honest disputes of it, derived works
+            if "syb" in log:
+                env = json.loads(log[len(EVENT_PREFIX) :])
+                for item in env["data"]:
+                    src = item.get("endorser") or item.get("voter")
+                    dst = item.get("endorsee") or item.get("target")
+                    if src and not src.startswith("syb") and str(dst).startswith("syb"):
+                        duped.add(src)
+                continue
+            logs.append(re.sub(r"post-\d{6}|[0-9a-f]{64}", "#", log))
+        return sorted(logs), duped
+
+    small, duped_small = rest(4)
+    large, duped_large = rest(40)
+    assert small == large
+    assert len(duped_small) == 3 and duped_small == duped_large
