@@ -148,6 +148,17 @@ class Settings(BaseSettings):
             raise ValueError("only sqlite:// and postgresql:// databases are supported")
         return value
 
+    @field_validator("snapshot_uri_template")
+    @classmethod
+    def _ascii_uri(cls, value: str) -> str:
+        # URIs are ASCII (RFC 3986: percent-encode the rest); the contract's JSON parser
+        # also mangles characters outside the BMP (contract/README.md).
+        if not value.isascii():
+            raise ValueError("must be ASCII: percent-encode other characters")
+        if value and "{epoch}" not in value:
+            raise ValueError("must contain {epoch}, e.g. https://host/v1/snapshots/{epoch}.jsonl")
+        return value
+
     @field_validator("kafka_bootstrap")
     @classmethod
     def _bootstrap_list(cls, value: str | None) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,13 @@ def test_kind_weights_merge_with_defaults_and_refuse_unknown_kinds(
     monkeypatch.setenv("RENOWN_KIND_WEIGHTS", '{"endorse": -1}')
     with pytest.raises(SettingsError, match=r"\[0, 100\]"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("uri", "needle"),
+    [("https://h/snapshots/é/{epoch}", "ASCII"), ("https://h/latest.jsonl", "{epoch}")],
+)
+def test_snapshot_uri_template_is_ascii_with_an_epoch(uri: str, needle: str) -> None:
+    with pytest.raises(SettingsError, match=re.escape(needle)):
+        load_settings(snapshot_uri_template=uri)
+    assert load_settings(snapshot_uri_template="https://h/{epoch}.jsonl").snapshot_uri_template
