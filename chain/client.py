@@ -131,17 +131,20 @@ class NearRpcClient:
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         try:
             if not self._started:
+                self._started = True  # its HTTP session exists from here: close() ends it
                 self._loop.run_until_complete(self._account.startup())
-                self._started = True
             return self._loop.run_until_complete(coro)
         except (OSError, TimeoutError) as exc:
-            coro.close()
             raise ChainUnavailable(f"NEAR RPC {self.rpc_url} unreachable: {exc}") from exc
         except Exception as exc:  # py-near raises aiohttp's and its own types
             name = type(exc).__name__
-            if any(k in name for k in ("Client", "Connection", "Timeout", "RpcEmpty")):
+            # RpcNotAvailableError: py-near's start-up `status` request found no node.
+            down = ("Client", "Connection", "Timeout", "RpcEmpty", "RpcNotAvailable")
+            if any(k in name for k in down):
                 raise ChainUnavailable(f"NEAR RPC {self.rpc_url}: {name}: {exc}") from exc
             raise
+        finally:
+            coro.close()  # a no-op once it ran; else no "never awaited" warning
 
     def view(self, method: str, args: dict[str, Any]) -> Any:
         from py_near.account import ViewFunctionError
@@ -152,10 +155,39 @@ class NearRpcClient:
             raise ViewError(f"{self.contract_id}.{method}: {exc}") from exc
 
     def call(self, method: str, args: dict[str, Any], *, gas: int = DEFAULT_GAS) -> CallOutcome:
-        result = self._run(self._account.function_call(self.contract_id, method, args, gas=gas))
+        from py_near.exceptions.provider import InvalidTransactionError
+
+        try:
+            result = self._run(self._account.function_call(self.contract_id, method, args, gas=gas))
+        except InvalidTransactionError as exc:
+            # The node refused the transaction before it applied (signature, nonce, a key
+            # not allowed this method...): nothing changed on chain, a failed outcome.
+            return CallOutcome(False, getattr(exc, "trx_hash", None), _refusal_text(exc))
+        except ValueError as exc:
+            if "does not exist while viewing" not in str(exc):
+                raise
+            # py-near's nonce look-up: the signer's key is not a key of the account.
+            return CallOutcome(False, None, f"the signing key is not the signer's: {exc}")
         return outcome_of(result)
 
     def close(self) -> None:
         if self._started:
             self._loop.run_until_complete(self._account.shutdown())
         self._loop.close()
+
+
+def _refusal_text(exc: Exception) -> str:
+    """NEAR's ``INVALID_TRANSACTION`` error as text, e.g. ``InvalidTxError: InvalidNonce
+    {"ak_nonce": 7, "tx_nonce": 7}``, from the structured error py-near keeps."""
+    error_json = getattr(exc, "error_json", None)
+    data = error_json.get("data") if isinstance(error_json, dict) else None
+    parts: list[str] = []
+    while isinstance(data, dict) and len(data) == 1 and next(iter(data))[:1].isupper():
+        key, data = next(iter(data.items()))  # the nested error names, then their fields
+        if key != "TxExecutionError":
+            parts.append(key)
+    if isinstance(data, str):
+        parts.append(data)
+    elif data:
+        parts.append(json.dumps(data, sort_keys=True))
+    return "transaction refused by the node: " + (": ".join(parts) or type(exc).__name__)
