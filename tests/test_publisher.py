@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -13,8 +15,10 @@ from chain.client import ChainUnavailable
 from chain.publisher import PublishConflict, Publisher, PublishFailed, top_rows
 from ingest.apply import BatchApplier, Message
 from renown import bootstrap
+from renown.broker import EmbeddedBroker
 from renown.settings import Settings
 from simulate.world import PRESETS, generate
+from storage import migrate
 from storage.db import make_engine, make_session_factory
 from storage.models import Publication, PublicationTx
 from storage.snapshot_repo import latest_snapshot, prove
@@ -222,3 +226,47 @@ def test_batches_respect_the_contracts_argument_limit() -> None:
     assert max(len(b) for b in cut) < 100  # the byte limit, not the count, cut them
     short = [ScoreRow(f"u{i}.near", "global", i) for i in range(250)]
     assert [len(b) for b in batches_of(7, short, 100)] == [100, 100, 50]
+
+
+def test_publication_is_announced_on_the_real_broker(
+    tmp_path: Path, broker: EmbeddedBroker
+) -> None:
+    """build_publisher wires the announcement to Kafka: one message per publication, keyed
+    by the epoch, on the configured topic of a real (embedded) broker."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from ingest.produce import ensure_topic
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    seeds = _scored(url)
+    topic = f"snapshots-{uuid.uuid4().hex[:8]}"
+    ensure_topic(broker.bootstrap, topic, 1)
+    settings = Settings(
+        database_url=url,
+        seeds=seeds,
+        kafka_bootstrap=broker.bootstrap,
+        snapshot_topic=topic,
+        contract_id="snapshots.renown.near",
+        snapshot_uri_template="https://renown.example/v1/snapshots/{epoch}.jsonl",
+    )
+    chain = SnapshotContractDouble()
+    db = bootstrap.open_database(settings)
+    try:
+        res = bootstrap.build_publisher(settings, db, chain).publish()
+    finally:
+        db.close()
+    assert res.announced
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, consumer_timeout_ms=5000)
+    tp = TopicPartition(topic, 0)
+    consumer.assign([tp])
+    consumer.seek_to_beginning(tp)
+    records = list(consumer)
+    consumer.close()
+    assert len(records) == 1 and records[0].key == b"1"
+    msg = json.loads(records[0].value)
+    assert msg["root"] == res.root and msg["epoch"] == 1
+    assert msg["uri"] == "https://renown.example/v1/snapshots/1.jsonl"
+    assert chain.snapshots[1]["uri"] == msg["uri"]
