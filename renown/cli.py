@@ -8,11 +8,12 @@ stderr and exit code 2, and leaves stack traces to real bugs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -173,28 +174,30 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_snapshot(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    db = bootstrap.open_database(settings)
+@contextlib.contextmanager
+def _reading(args: argparse.Namespace) -> Iterator[Session]:
+    """A read session on the configured database; snapshot errors become user errors."""
+    db = bootstrap.open_database(_settings(args))
     try:
         with UnitOfWork(db.sessions) as uow:
             try:
-                snap = (
-                    latest_snapshot(uow.session)
-                    if args.epoch is None
-                    else snapshot_of(uow.session, args.epoch)
-                )
-            except NoSnapshot as exc:
+                yield uow.session
+            except (NoSnapshot, NotInSnapshot, SnapshotMismatch) as exc:
                 raise UserError(str(exc)) from None
-            data = {
-                "epoch": snap.epoch,
-                "root": snap.root,
-                "count": snap.leaf_count,
-                "leaf_version": snap.leaf_version,
-                "built_at": snap.built_at.isoformat(),
-            }
     finally:
         db.close()
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    with _reading(args) as session:
+        snap = latest_snapshot(session) if args.epoch is None else snapshot_of(session, args.epoch)
+        data = {
+            "epoch": snap.epoch,
+            "root": snap.root,
+            "count": snap.leaf_count,
+            "leaf_version": snap.leaf_version,
+            "built_at": snap.built_at.isoformat(),
+        }
     if args.json:
         print(json.dumps(data))
     else:
@@ -206,16 +209,8 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def cmd_proof(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    db = bootstrap.open_database(settings)
-    try:
-        with UnitOfWork(db.sessions) as uow:
-            try:
-                proven = prove(uow.session, args.account, args.domain, args.epoch)
-            except (NoSnapshot, NotInSnapshot, SnapshotMismatch) as exc:
-                raise UserError(str(exc)) from None
-    finally:
-        db.close()
+    with _reading(args) as session:
+        proven = prove(session, args.account, args.domain, args.epoch)
     data = proven.proof.to_json() | {"root": proven.root}
     if args.json:
         print(json.dumps(data))
@@ -276,17 +271,9 @@ def verify_on_chain(client: ChainClient, proof: Proof) -> tuple[bool, bool, dict
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    db = bootstrap.open_database(settings)
-    try:
-        with UnitOfWork(db.sessions) as uow:
-            try:
-                proven = prove(uow.session, args.account, args.domain, args.epoch)
-            except (NoSnapshot, NotInSnapshot, SnapshotMismatch) as exc:
-                raise UserError(str(exc)) from None
-    finally:
-        db.close()
-    client = bootstrap.make_chain_client(settings, signer=False)
+    with _reading(args) as session:
+        proven = prove(session, args.account, args.domain, args.epoch)
+    client = bootstrap.make_chain_client(_settings(args), signer=False)
     try:
         local, remote, snap = verify_on_chain(client, proven.proof)
     finally:

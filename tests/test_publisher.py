@@ -3,7 +3,6 @@ databases: batches, resume after a crash at every step, failures on chain, confl
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import uuid
 from pathlib import Path
@@ -13,38 +12,22 @@ from sqlalchemy import select
 
 from chain.client import ChainUnavailable
 from chain.publisher import PublishConflict, Publisher, PublishFailed, top_rows
-from ingest.apply import BatchApplier, Message
 from renown import bootstrap
 from renown.broker import EmbeddedBroker
 from renown.settings import Settings
-from simulate.world import PRESETS, generate
 from storage import migrate
 from storage.db import make_engine, make_session_factory
 from storage.models import Publication, PublicationTx
 from storage.snapshot_repo import latest_snapshot, prove
 from storage.uow import UnitOfWork
 from tests.contract_double import Crash, SnapshotContractDouble
+from tests.worlds import apply_world, score
 
 
 def _scored(url: str, epochs: int = 1) -> list[str]:
-    world = generate(dataclasses.replace(PRESETS["tiny"], seed=5))
-    msgs = [
-        Message("t", 0, i, m.key.encode(), json.dumps(m.value).encode())
-        for i, m in enumerate(world.messages)
-    ]
-    engine = make_engine(url)
-    applier = BatchApplier(make_session_factory(engine, writer=True), "pub-test")
-    for i in range(0, len(msgs), 500):
-        applier.apply(msgs[i : i + 500])
-    engine.dispose()
-    settings = Settings(database_url=url, seeds=world.truth.seeds)
-    db = bootstrap.open_database(settings)
-    try:
-        for _ in range(epochs):
-            bootstrap.run_scoring(settings, db)
-    finally:
-        db.close()
-    return world.truth.seeds
+    seeds = apply_world(url, seed=5)
+    score(url, seeds, epochs)
+    return seeds
 
 
 def _publisher(url: str, chain: SnapshotContractDouble, **kw: object) -> Publisher:

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
 from sqlalchemy import update
 
-from ingest.apply import BatchApplier, Message
 from renown import bootstrap
 from renown.cli import main
-from renown.settings import Settings
 from scoring.merkle import Leaf, MerkleTree, Proof, score_micro, verify
-from simulate.world import PRESETS, generate
 from storage.db import make_engine, make_session_factory
 from storage.models import Account, Score, Snapshot
 from storage.scoring_repo import top_scores
@@ -26,30 +22,15 @@ from storage.snapshot_repo import (
     snapshot_of,
 )
 from storage.uow import UnitOfWork
+from tests.worlds import apply_world, score
 
 
 def _world_into(url: str) -> list[str]:
-    world = generate(dataclasses.replace(PRESETS["tiny"], seed=3))
-    msgs = [
-        Message("t", 0, i, m.key.encode(), json.dumps(m.value).encode())
-        for i, m in enumerate(world.messages)
-    ]
-    engine = make_engine(url)
-    applier = BatchApplier(make_session_factory(engine, writer=True), "snap-test")
-    for i in range(0, len(msgs), 500):
-        res = applier.apply(msgs[i : i + 500])
-        assert not res.dead and not res.skipped
-    engine.dispose()
-    return world.truth.seeds
+    return apply_world(url, seed=3)
 
 
 def _score(url: str, seeds: list[str]) -> bootstrap.EpochSummary:
-    settings = Settings(database_url=url, seeds=seeds)
-    db = bootstrap.open_database(settings)
-    try:
-        return bootstrap.run_scoring(settings, db)
-    finally:
-        db.close()
+    return score(url, seeds)
 
 
 def test_each_epoch_commits_to_its_stored_scores(db_url: str) -> None:
