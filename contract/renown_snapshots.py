@@ -53,7 +53,60 @@ _ACCOUNT_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-_."
 
 
 def _fail(msg):
+    raw = msg.encode()
+    if b"\xed" in raw:  # a message quoting an argument: NEAR refuses a panic of bad UTF-8
+        msg = _join_surrogates(raw, b"\xef\xbf\xbd").decode()  # a lone surrogate -> U+FFFD
     near.panic_utf8(msg)
+
+
+def _join_surrogates(raw, lone):
+    """``raw`` with each UTF-16 surrogate pair re-encoded as the 4-byte UTF-8 of its code point.
+
+    py-near (like CPython's ``json.dumps``) escapes a character outside the BMP as a pair of
+    ``\\uXXXX`` escapes, high then low surrogate, and MicroPython's ``json.loads`` encodes
+    each half on its own, as 3 bytes ``ED A0-BF xx`` (CESU-8, not UTF-8): an emoji arrives as
+    ``ED A0-AF xx ED B0-BF yy``. A lone surrogate left over becomes ``lone`` or, when
+    ``lone`` is None, the result is None. Other bytes are kept as they are (json.loads has
+    already refused a string that is not UTF-8 in form: MicroPython's utf8_check checks lead
+    and continuation bytes, not surrogates nor overlong forms).
+    """
+    parts = []
+    start = i = 0
+    n = len(raw)
+    while True:
+        j = raw.find(b"\xed", i)
+        if j < 0 or j + 2 >= n:
+            break
+        b1 = raw[j + 1]
+        if b1 < 0xA0 or b1 > 0xBF:  # U+D000..U+D7FF, an ordinary character
+            i = j + 3
+            continue
+        if b1 <= 0xAF and j + 5 < n and raw[j + 3] == 0xED and 0xB0 <= raw[j + 4] <= 0xBF:
+            hi = ((b1 & 0x0F) << 6) | (raw[j + 2] & 0x3F)  # high surrogate - 0xD800
+            lo = ((raw[j + 4] & 0x0F) << 6) | (raw[j + 5] & 0x3F)  # low surrogate - 0xDC00
+            cp = 0x10000 + (hi << 10) + lo
+            parts.append(raw[start:j])
+            parts.append(
+                bytes(
+                    (
+                        0xF0 | (cp >> 18),
+                        0x80 | ((cp >> 12) & 0x3F),
+                        0x80 | ((cp >> 6) & 0x3F),
+                        0x80 | (cp & 0x3F),
+                    )
+                )
+            )
+            i = start = j + 6
+        elif lone is None:
+            return None
+        else:
+            parts.append(raw[start:j])
+            parts.append(lone)
+            i = start = j + 3
+    if not parts:
+        return raw
+    parts.append(raw[start:])
+    return b"".join(parts)
 
 
 def _args(method, names):
@@ -101,6 +154,10 @@ def _utf8(method, name, value, lo, hi):
     if type(value) is not str:
         _fail(f"{method}: '{name}' must be a string")
     raw = value.encode()
+    if b"\xed" in raw:  # maybe a character outside the BMP, decoded as two surrogates
+        raw = _join_surrogates(raw, None)
+        if raw is None:
+            _fail(f"{method}: '{name}' contains an unpaired UTF-16 surrogate")
     if len(raw) < lo or len(raw) > hi:
         _fail(f"{method}: '{name}' must be {lo} to {hi} UTF-8 bytes, got {len(raw)}")
     return raw
@@ -192,7 +249,9 @@ def publish():
     _check_u64("publish", "epoch", epoch)
     _check_hex32("publish", "root", root)
     _check_u64("publish", "count", count)
-    _utf8("publish", "uri", uri, 0, MAX_URI_BYTES)
+    uri_raw = _utf8("publish", "uri", uri, 0, MAX_URI_BYTES)
+    if len(uri_raw) != len(uri):  # not ASCII: store and log surrogate pairs as UTF-8
+        uri = uri_raw.decode()
     last = cfg["last_epoch"]
     if last is not None and epoch <= last:
         _fail(f"publish: epoch {epoch} is not newer than the last published epoch {last}")

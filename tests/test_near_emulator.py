@@ -5,7 +5,8 @@ promises: see its docstring). The first part checks the emulator itself on a sma
 hand-written module (registers, storage, logs, panics, views); the rest runs
 ``contract/build/renown_snapshots.wasm`` as built and committed (never rebuilt here):
 init, publish, the views, store_scores, verify against ``scoring.merkle``, the NEP-297
-events, rollback on a panic, and the wasm instructions of verify and store_scores.
+events, rollback on a panic, strings outside the BMP as py-near escapes them (surrogate
+pairs), and the wasm instructions of verify and store_scores.
 """
 
 from __future__ import annotations
@@ -527,7 +528,8 @@ def events(out: ExecutionOutcome) -> list[dict[str, Any]]:
         assert list(event) == ["standard", "version", "event", "data"]
         assert (event["standard"], event["version"]) == ("renown_snapshots", "1.0.0")
         assert isinstance(event["data"], list) and len(event["data"]) == 1
-        assert body == json.dumps(event, separators=(",", ":"))  # compact, in key order
+        # compact, in key order, non-ASCII as raw UTF-8 (as MicroPython's json.dumps writes it)
+        assert body == json.dumps(event, separators=(",", ":"), ensure_ascii=False)
         found.append(event)
     return found
 
@@ -777,29 +779,140 @@ def test_verify_single_leaf_and_metadata(chain: Chain) -> None:
     assert {s["standard"] for s in meta["standards"]} == {"nep330", "nep297", "renown_snapshots"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="contract bug: MicroPython's json.loads decodes a \\uXXXX surrogate pair (what "
-    "py-near's json.dumps sends for a character outside the BMP) as two lone surrogates, so "
-    "the domain's bytes differ from scoring.merkle's UTF-8 and a genuine proof is false",
-)
-def test_verify_a_domain_outside_the_bmp_as_py_near_sends_it(chain: Chain) -> None:
-    chain.init()
-    tree = MerkleTree([Leaf("a.near", "art \U0001f3a8", 5, 1), Leaf("b.near", "images", 6, 1)])
-    chain.publish(1, tree.root, tree.count)
-    assert verify(chain, proof_args(tree, 1))  # an ASCII domain is fine
-    raw = json.dumps(proof_args(tree, 0)).encode()  # ensure_ascii, as py-near serialises
-    out = chain.emu.call(
+def call_raw(
+    chain: Chain, method: str, raw: bytes, *, view: bool = False, by: str = PUBLISHER
+) -> ExecutionOutcome:
+    """``method`` with these argument bytes, by ``by`` (or as a view)."""
+    if not view:
+        chain.height += 1
+        chain.ts += 1_100_000_000
+    return chain.emu.call(
         CONTRACT,
-        "verify",
+        method,
         raw,
-        predecessor="",
-        signer="",
+        predecessor="" if view else by,
+        signer="" if view else by,
         block_height=chain.height,
         block_timestamp_ns=chain.ts,
-        view=True,
+        view=view,
     )
-    assert out.return_value == b"true"
+
+
+def call_as_py_near(
+    chain: Chain, method: str, args: dict[str, Any], *, view: bool = False
+) -> ExecutionOutcome:
+    """``method`` with ``args`` serialised as py-near does: ``json.dumps``, ensure_ascii.
+
+    A character outside the BMP is then a surrogate pair of ``\\uXXXX`` escapes, which
+    MicroPython's ``json.loads`` decodes half by half (CESU-8); the contract re-joins them.
+    """
+    raw = json.dumps(args).encode()
+    assert raw.isascii()
+    return call_raw(chain, method, raw, view=view)
+
+
+EMOJI_DOMAIN = "art \U0001f3a8"  # U+1F3A8: 4 UTF-8 bytes, a surrogate pair in JSON escapes
+
+
+def test_strings_outside_the_bmp_as_py_near_sends_them(chain: Chain) -> None:
+    chain.init()
+    tree = MerkleTree([Leaf("a.near", EMOJI_DOMAIN, 5, 1), Leaf("b.near", "images", 6, 1)])
+    uri = "ipfs://snap-\U0001f600-\U0010ffff-\u00e9\ud7ff"  # + 2- and 3-byte characters
+    args = {"epoch": 1, "root": tree.root.hex(), "count": tree.count, "uri": uri}
+    out = call_as_py_near(chain, "publish", args)
+    assert out.ok, out.error
+    snap = json.loads(out.return_value or b"")
+    assert snap["uri"] == uri
+    assert uri.encode() in (out.return_value or b"")  # stored and returned as UTF-8
+    (event,) = events(out)
+    assert event["data"] == [args]
+    assert chain.view("get_snapshot", {"epoch": 1}) == snap
+
+    # a genuine proof of the emoji leaf verifies; the ASCII one still does
+    for i in (0, 1):
+        out = call_as_py_near(chain, "verify", proof_args(tree, i), view=True)
+        assert out.ok and out.return_value == b"true", (i, out.error)
+    forged = {**proof_args(tree, 0), "domain": "art \U0001f3a9"}
+    assert call_as_py_near(chain, "verify", forged, view=True).return_value == b"false"
+
+    # store_scores keys the score by the domain's UTF-8; get_score finds it
+    batch = [{"account": "a.near", "domain": EMOJI_DOMAIN, "score_micro": 5}]
+    out = call_as_py_near(chain, "store_scores", {"epoch": 1, "scores": batch})
+    assert out.ok, out.error
+    key = b"s" + bytes([6]) + b"a.near" + EMOJI_DOMAIN.encode()
+    assert chain.emu.state(CONTRACT)[key] == struct.pack(">IQ", 5, 1)
+    got = call_as_py_near(
+        chain, "get_score", {"account": "a.near", "domain": EMOJI_DOMAIN}, view=True
+    )
+    assert json.loads(got.return_value or b"") == {"score_micro": 5, "epoch": 1}
+
+    # the byte limits count UTF-8 bytes: 16 emoji are 64 bytes (as escapes, 192 bytes)
+    at_limit = [{"account": "a.near", "domain": "\U0001f3a8" * 16, "score_micro": 1}]
+    out = call_as_py_near(chain, "store_scores", {"epoch": 1, "scores": at_limit})
+    assert out.ok, out.error
+    over = [{"account": "a.near", "domain": "\U0001f3a8" * 16 + "x", "score_micro": 1}]
+    out = call_as_py_near(chain, "store_scores", {"epoch": 1, "scores": over})
+    assert out.error == (
+        "Smart contract panicked: store_scores: scores[0]: 'domain' must be 1 to 64 UTF-8 "
+        "bytes, got 65"
+    )
+    # a refusal quoting an emoji argument is still a readable UTF-8 message
+    bad_account = [{"account": "\U0001f3a8.near", "domain": "images", "score_micro": 1}]
+    out = call_as_py_near(chain, "store_scores", {"epoch": 1, "scores": bad_account})
+    assert out.error == (
+        "Smart contract panicked: store_scores: scores[0]: 'account' is not a valid NEAR "
+        'account id: "\U0001f3a8.near"'
+    )
+
+
+@pytest.mark.parametrize(
+    "lone",
+    ["\\ud83c", "\\udfa8", "\\udfa8\\ud83c", "\\ud83c\\ud83c", "\\ud83cx"],
+)
+def test_a_lone_surrogate_is_refused(chain: Chain, lone: str) -> None:
+    chain.init()
+    chain.publish(1, empty_root(), 0)
+    before = chain.emu.state(CONTRACT)
+    # raw JSON, as a client escaping a lone surrogate would send it
+    domain = '"art ' + lone + '"'
+    calls = [
+        (
+            "store_scores",
+            '{"epoch":1,"scores":[{"account":"a.near","domain":' + domain + ',"score_micro":1}]}',
+            "store_scores: scores[0]: 'domain'",
+        ),
+        (
+            "verify",
+            '{"epoch":1,"account":"a.near","domain":' + domain + ","
+            '"score_micro":1,"index":0,"siblings":[]}',
+            "verify: 'domain'",
+        ),
+        ("get_score", '{"account":"a.near","domain":' + domain + "}", "get_score: 'domain'"),
+        (
+            "publish",
+            '{"epoch":2,"root":"' + empty_root().hex() + '","count":0,"uri":"x' + lone + '"}',
+            "publish: 'uri'",
+        ),
+        ("set_publisher", '{"publisher":"p' + lone + '.near"}', "set_publisher: 'publisher'"),
+    ]
+    for method, raw, where in calls:
+        view = method in ("verify", "get_score")
+        by = OWNER if method == "set_publisher" else PUBLISHER
+        out = call_raw(chain, method, raw.encode(), view=view, by=by)
+        assert out.error == (
+            f"Smart contract panicked: {where} contains an unpaired UTF-16 surrogate"
+        ), method
+    assert chain.emu.state(CONTRACT) == before
+
+
+def test_a_string_that_is_not_utf8_is_not_json(chain: Chain) -> None:
+    # what the surrogate re-joining relies on: MicroPython's json.loads refuses a string whose
+    # bytes are not UTF-8 in form, so only surrogates (CESU-8) need repairing
+    chain.init()
+    chain.publish(1, empty_root(), 0)
+    raw = b'{"epoch":1,"scores":[{"account":"a.near","domain":"a\xffb","score_micro":1}]}'
+    out = call_raw(chain, "store_scores", raw)
+    assert out.error == "Smart contract panicked: store_scores: arguments are not valid JSON"
 
 
 def test_calls_are_deterministic(contract_wasm: bytes) -> None:
