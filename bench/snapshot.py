@@ -14,9 +14,13 @@ of 3 for the build):
 * *proof bytes*: the JSON the contract's ``verify`` takes, for a median leaf;
 * *peak MB*: the tree's RSS growth (every level is kept, for O(log n) proofs).
 
-The wasm instructions per ``verify`` call in the contract are measured by the contract
-tests' emulator (docs/performance.md, "Snapshots"), not here: this benchmark needs no
-contract build. Target (issue 4): the root of 1M leaves in under 5 s.
+* *wasm instr / verify*: the committed contract wasm (``contract/build/``) run in the
+  test suite's NEAR host emulator (``tests/near_emulator.py``, wasmtime fuel: about one
+  unit per wasm instruction; gas is not measured), with this size's root and leaf count
+  published, verifying the proof of the median leaf (a view call); the answer must be
+  true. Needs the ``dev`` extra (wasmtime); without it the column says so.
+
+Target (issue 4): the root of 1M leaves in under 5 s.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import os  # noqa: E402
 import random  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
+from typing import Any  # noqa: E402
 
 from bench.tables import markdown_table  # noqa: E402
 from scoring.merkle import Leaf, MerkleTree, Proof, leaf_hash, node_hash, verify  # noqa: E402
@@ -62,6 +67,58 @@ def fold(hashes: list[bytes]) -> bytes:
     return level[0]
 
 
+class ContractVerifier:
+    """The committed wasm in the emulator, to count the instructions of ``verify``."""
+
+    CONTRACT, OWNER, PUBLISHER = "snapshots.bench.near", "owner.bench.near", "pub.bench.near"
+
+    def __init__(self) -> None:
+        from tests.near_emulator import NearEmulator  # the test double, with wasmtime
+
+        self.emu = NearEmulator()
+        self.emu.deploy(self.CONTRACT, (ROOT / "contract/build/renown_snapshots.wasm").read_bytes())
+        self.height = 100
+        self.epoch = 0
+        out = self._call("init", {"owner": self.OWNER, "publisher": self.PUBLISHER}, self.CONTRACT)
+        if not out.ok:
+            raise RuntimeError(f"init failed: {out.error}")
+
+    def _call(self, method: str, args: dict[str, object], by: str, view: bool = False) -> Any:
+        self.height += 1
+        return self.emu.call(
+            self.CONTRACT,
+            method,
+            json.dumps(args).encode(),
+            predecessor=by,
+            signer=by,
+            block_height=self.height,
+            block_timestamp_ns=self.height * 1_000_000_000,
+            view=view,
+        )
+
+    def instructions(self, tree: MerkleTree, proof: Proof) -> int:
+        self.epoch += 1
+        leaf = Leaf(proof.leaf.account, proof.leaf.domain, proof.leaf.score_micro, self.epoch)
+        # The same tree shape with this epoch in every leaf would be a new tree; the walk's
+        # cost depends only on the count and the proof's length, so verify the proof of a
+        # one-off tree of the same count built around this leaf instead.
+        leaves = [leaf] + [
+            Leaf(f"{i:08d}.z.near", "global", 1, self.epoch) for i in range(tree.count - 1)
+        ]
+        shaped = MerkleTree(leaves)
+        p = shaped.proof(shaped.index_of(leaf.account, leaf.domain))
+        args = {"epoch": self.epoch, "root": shaped.root.hex(), "count": shaped.count, "uri": ""}
+        out = self._call("publish", args, self.PUBLISHER)
+        if not out.ok:
+            raise RuntimeError(f"publish failed: {out.error}")
+        query = p.to_json()
+        query.pop("count")
+        out = self._call("verify", query, "", view=True)
+        if not out.ok or out.return_value != b"true":
+            raise RuntimeError(f"verify of a genuine proof failed: {out.error}")
+        return int(out.instructions)
+
+
 def rss_mb() -> float:
     with open(f"/proc/{os.getpid()}/status", encoding="ascii") as f:
         for line in f:
@@ -70,7 +127,7 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def bench(n: int, n_proofs: int) -> list[str]:
+def bench(n: int, n_proofs: int, verifier: ContractVerifier | None) -> list[str]:
     rng = random.Random(n)
     leaves = make_leaves(n, rng)
     t0 = time.perf_counter()
@@ -111,6 +168,7 @@ def bench(n: int, n_proofs: int) -> list[str]:
         raise RuntimeError("a forged proof passed")
     size = len(json.dumps(p.to_json() | {"root": root.hex()}))
     build = statistics.median(builds)
+    wasm = f"{verifier.instructions(tree, p):,}" if verifier is not None else "no wasmtime"
     print(f"  {n:,} leaves: build {build:.2f} s, root {root.hex()[:16]}…", flush=True)
     return [
         f"{n:,}",
@@ -122,6 +180,7 @@ def bench(n: int, n_proofs: int) -> list[str]:
         str(len(p.siblings)),
         f"{size:,}",
         f"{grow:,.0f}",
+        wasm,
     ]
 
 
@@ -133,7 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     load = os.getloadavg()[0]
     print(f"Python {sys.version.split()[0]}, nproc {os.cpu_count()}, load average {load:.2f}")
-    rows = [bench(n, args.proofs) for n in sizes]
+    try:
+        verifier: ContractVerifier | None = ContractVerifier()
+    except ImportError as exc:
+        print(f"wasm column skipped: {exc} (install the dev extra for wasmtime)")
+        verifier = None
+    rows = [bench(n, args.proofs, verifier) for n in sizes]
     print()
     print(
         markdown_table(
@@ -147,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                 "siblings",
                 "proof JSON bytes",
                 "RSS grow MB",
+                "wasm instr / verify",
             ],
             rows,
         )
