@@ -1,0 +1,134 @@
+"""Abuse detectors (scoring.detect): hand-built cases, near misses, a simulated world."""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+
+import numpy as np
+import pytest
+
+from scoring.detect import SERIAL_VOTING, serial_voting
+from scoring.evidence import KINDS, Evidence
+from simulate.world import PRESETS, generate
+from storage.db import make_engine, make_session_factory
+from storage.scoring_repo import latest_event_id, load_evidence
+from storage.uow import UnitOfWork
+
+MIN = 60 * 10**9
+HOUR = 60 * MIN
+
+
+def votes(rows: list[tuple[str, str, str, int, int]]) -> Evidence:
+    """(voter, target, kind, value, ts_ns) rows as an Evidence table."""
+    accounts = sorted({r[0] for r in rows} | {r[1] for r in rows})
+    idx = {a: i for i, a in enumerate(accounts)}
+    return Evidence(
+        accounts=accounts,
+        domains=["general"],
+        src=np.array([idx[r[0]] for r in rows], dtype=np.int32),
+        dst=np.array([idx[r[1]] for r in rows], dtype=np.int32),
+        kind=np.array([KINDS.index(r[2]) for r in rows], dtype=np.int8),
+        value=np.array([r[3] for r in rows], dtype=np.int8),
+        weight=np.ones(len(rows)),
+        ts_ns=np.array([r[4] for r in rows], dtype=np.int64),
+        domain=np.zeros(len(rows), dtype=np.int32),
+    )
+
+
+Row = tuple[str, str, str, int, int]
+
+
+def burst(
+    voter: str, target: str, n: int, start: int, step: int, kind: str = "vote_content"
+) -> list[Row]:
+    return [(voter, target, kind, 1, start + i * step) for i in range(n)]
+
+
+def test_a_burst_on_one_author_is_flagged_with_its_evidence() -> None:
+    rows = burst("fan", "star", 15, 0, 5 * MIN) + burst("fan", "other", 3, HOUR, MIN)
+    rows += burst("bob", "star", 2, 0, HOUR)  # an ordinary admirer
+    found = serial_voting(votes(rows))
+    assert len(found) == 1
+    f = found[0]
+    assert f.kind == SERIAL_VOTING and f.accounts == ("fan",)
+    assert f.evidence["target"] == "star" and f.evidence["votes"] == 15
+    assert f.evidence["share_of_voters_votes"] == pytest.approx(15 / 18, abs=1e-4)
+    assert f.evidence["window_start_ns"] == 0
+    assert 0 < f.severity <= 1
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        pytest.param(burst("fan", "star", 9, 0, MIN), id="one vote short"),
+        pytest.param(
+            burst("fan", "star", 10, 0, 3 * HOUR), id="ten votes spread over thirty hours"
+        ),
+        pytest.param(
+            burst("fan", "star", 10, 0, MIN)
+            + [("fan", f"a{i}", "vote_content", 1, 2 * MIN + i) for i in range(11)],
+            id="an active voter: under half its votes",
+        ),
+        pytest.param(
+            [("fan", "star", "vote_content", -1, i * MIN) for i in range(20)],
+            id="downvotes are not serial upvoting",
+        ),
+        pytest.param(burst("fan", "star", 20, 0, MIN, kind="endorse"), id="endorsements"),
+    ],
+)
+def test_near_misses_do_not_fire(rows: list[Row]) -> None:
+    assert serial_voting(votes(rows)) == []
+
+
+def test_vote_kinds_add_up_and_the_densest_window_is_reported() -> None:
+    rows = burst("fan", "star", 4, 0, MIN, "vote_account")
+    rows += burst("fan", "star", 4, 10 * MIN, MIN, "vote_content")
+    rows += burst("fan", "star", 4, 20 * MIN, MIN, "vote_label")
+    rows += burst("fan", "star", 10, 5 * 86_400 * 10**9, MIN)  # a second, smaller burst
+    found = serial_voting(votes(rows))
+    assert len(found) == 1 and found[0].evidence["votes"] == 12
+
+
+def test_fingerprint_ignores_drifting_figures() -> None:
+    a = serial_voting(votes(burst("fan", "star", 12, 0, MIN)))[0]
+    b = serial_voting(votes(burst("fan", "star", 30, 7 * HOUR, MIN)))[0]
+    assert a.severity != b.severity and a.evidence != b.evidence
+    assert a.fingerprint == b.fingerprint
+    c = serial_voting(votes(burst("fan", "idol", 12, 0, MIN)))[0]
+    assert c.fingerprint != a.fingerprint
+
+
+def test_bad_parameters() -> None:
+    with pytest.raises(ValueError):
+        serial_voting(votes(burst("a", "b", 3, 0, MIN)), min_share=0)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_simulated_serial_voters_are_found_and_nobody_else(seed: int) -> None:
+    """The `serial voter` scenario of bench/accuracy.py: 3 serial voters, 40-60 upvotes at
+    one honest target within two hours each; through the real ingest path."""
+    import json
+
+    from bench.accuracy import BATCH, _clean, _messages
+    from ingest.apply import BatchApplier
+    from storage import migrate
+
+    cfg = dataclasses.replace(_clean(PRESETS["small"]), serial_voters=3, seed=seed)
+    world = generate(cfg)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/r.db"
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        applier = BatchApplier(make_session_factory(engine, writer=True), "detect-test")
+        msgs = _messages(world)
+        for i in range(0, len(msgs), BATCH):
+            applier.apply(msgs[i : i + BATCH])
+        with UnitOfWork(make_session_factory(engine)) as uow:
+            ev = load_evidence(uow.session, latest_event_id(uow.session))
+        engine.dispose()
+    found = serial_voting(ev)
+    truth = world.truth
+    assert {f.accounts[0] for f in found} == set(truth.serial_voters)
+    assert {f.evidence["target"] for f in found} <= set(truth.serial_targets)
+    assert json.dumps([f.evidence for f in found])  # JSON-ready
