@@ -132,3 +132,60 @@ def test_the_simulated_serial_voters_are_found_and_nobody_else(seed: int) -> Non
     assert {f.accounts[0] for f in found} == set(truth.serial_voters)
     assert {f.evidence["target"] for f in found} <= set(truth.serial_targets)
     assert json.dumps([f.evidence for f in found])  # JSON-ready
+
+
+def test_a_ring_is_found_with_its_evidence_and_an_honest_world_gives_nothing() -> None:
+    from scoring.detect import VOTE_RING, vote_rings
+    from scoring.graph import EdgeTable
+    from tests.test_collusion import honest_world, with_ring
+
+    n = 30
+    names = [f"a{i:02d}" for i in range(n + 5)]
+
+    def table(edges: list[tuple[int, int, float]]) -> EdgeTable:
+        return EdgeTable.from_records([(names[s], names[d], w, "general") for s, d, w in edges])
+
+    edges, ring = with_ring(honest_world(n), n, 5, cycle=True)
+    found = vote_rings(table(edges), [names[0]])
+    assert len(found) == 1
+    f = found[0]
+    assert f.kind == VOTE_RING and f.accounts == tuple(sorted(names[r] for r in ring))
+    assert f.evidence["retention"] == pytest.approx(1.0)
+    assert f.evidence["amplification"] > 3  # a closed ring holds several times its inflow
+    assert len(f.evidence["heaviest_internal_edges"]) == 5
+    assert 0 < f.severity <= 1
+    assert vote_rings(table(honest_world(n)), [names[0]]) == []
+    # The same ring next epoch, with other weights: the same fingerprint.
+    heavier = [(s, d, w * 2 if s in ring else w) for s, d, w in edges]
+    assert vote_rings(table(heavier), [names[0]])[0].fingerprint == f.fingerprint
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_simulated_vote_ring_is_found_and_nobody_else(seed: int) -> None:
+    from bench.accuracy import BATCH, _clean, _messages
+    from ingest.apply import BatchApplier
+    from scoring.detect import vote_rings
+    from scoring.evidence import signed_edges
+    from scoring.label_quality import estimate_label_quality
+    from scoring.label_trust import apply_label_quality
+    from storage import migrate
+    from storage.scoring_repo import load_labels
+
+    cfg = dataclasses.replace(_clean(PRESETS["default"]), ring=6, seed=seed)
+    world = generate(cfg)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/r.db"
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        applier = BatchApplier(make_session_factory(engine, writer=True), "detect-test")
+        msgs = _messages(world)
+        for i in range(0, len(msgs), BATCH):
+            applier.apply(msgs[i : i + BATCH])
+        with UnitOfWork(make_session_factory(engine)) as uow:
+            through = latest_event_id(uow.session)
+            ev, labels = load_evidence(uow.session, through), load_labels(uow.session, through)
+        engine.dispose()
+    quality = estimate_label_quality(labels)
+    signed = signed_edges(apply_label_quality(ev, labels, quality), half_life_days=180)
+    found = vote_rings(signed.trust, world.truth.seeds)
+    assert [set(f.accounts) for f in found] == [set(world.truth.ring)]
