@@ -8,15 +8,34 @@ import tempfile
 import numpy as np
 import pytest
 
+from bench.accuracy import _clean
 from scoring.detect import SERIAL_VOTING, serial_voting
 from scoring.evidence import KINDS, Evidence
-from simulate.world import PRESETS, generate
+from scoring.label_quality import LabelTable
+from simulate.world import PRESETS, World, WorldConfig
+from storage import migrate
 from storage.db import make_engine, make_session_factory
-from storage.scoring_repo import latest_event_id, load_evidence
+from storage.scoring_repo import latest_event_id, load_evidence, load_labels
 from storage.uow import UnitOfWork
+from tests.worlds import apply_config
 
 MIN = 60 * 10**9
 HOUR = 60 * MIN
+
+
+def simulated(config: WorldConfig) -> tuple[World, Evidence, LabelTable]:
+    """A simulated world through the real ingest path into a temporary SQLite database,
+    and the evidence and labels scoring would load from it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/r.db"
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        world = apply_config(url, config)
+        with UnitOfWork(make_session_factory(engine)) as uow:
+            through = latest_event_id(uow.session)
+            ev, labels = load_evidence(uow.session, through), load_labels(uow.session, through)
+        engine.dispose()
+    return world, ev, labels
 
 
 def votes(rows: list[tuple[str, str, str, int, int]]) -> Evidence:
@@ -110,23 +129,8 @@ def test_the_simulated_serial_voters_are_found_and_nobody_else(seed: int) -> Non
     one honest target within two hours each; through the real ingest path."""
     import json
 
-    from bench.accuracy import BATCH, _clean, _messages
-    from ingest.apply import BatchApplier
-    from storage import migrate
-
     cfg = dataclasses.replace(_clean(PRESETS["small"]), serial_voters=3, seed=seed)
-    world = generate(cfg)
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/r.db"
-        engine = make_engine(url)
-        migrate.upgrade(engine)
-        applier = BatchApplier(make_session_factory(engine, writer=True), "detect-test")
-        msgs = _messages(world)
-        for i in range(0, len(msgs), BATCH):
-            applier.apply(msgs[i : i + BATCH])
-        with UnitOfWork(make_session_factory(engine)) as uow:
-            ev = load_evidence(uow.session, latest_event_id(uow.session))
-        engine.dispose()
+    world, ev, _ = simulated(cfg)
     found = serial_voting(ev)
     truth = world.truth
     assert {f.accounts[0] for f in found} == set(truth.serial_voters)
@@ -162,29 +166,13 @@ def test_a_ring_is_found_with_its_evidence_and_an_honest_world_gives_nothing() -
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_simulated_vote_ring_is_found_and_nobody_else(seed: int) -> None:
-    from bench.accuracy import BATCH, _clean, _messages
-    from ingest.apply import BatchApplier
     from scoring.detect import vote_rings
     from scoring.evidence import signed_edges
     from scoring.label_quality import estimate_label_quality
     from scoring.label_trust import apply_label_quality
-    from storage import migrate
-    from storage.scoring_repo import load_labels
 
     cfg = dataclasses.replace(_clean(PRESETS["default"]), ring=6, seed=seed)
-    world = generate(cfg)
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/r.db"
-        engine = make_engine(url)
-        migrate.upgrade(engine)
-        applier = BatchApplier(make_session_factory(engine, writer=True), "detect-test")
-        msgs = _messages(world)
-        for i in range(0, len(msgs), BATCH):
-            applier.apply(msgs[i : i + BATCH])
-        with UnitOfWork(make_session_factory(engine)) as uow:
-            through = latest_event_id(uow.session)
-            ev, labels = load_evidence(uow.session, through), load_labels(uow.session, through)
-        engine.dispose()
+    world, ev, labels = simulated(cfg)
     quality = estimate_label_quality(labels)
     signed = signed_edges(apply_label_quality(ev, labels, quality), half_life_days=180)
     found = vote_rings(signed.trust, world.truth.seeds)

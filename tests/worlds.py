@@ -9,13 +9,19 @@ import json
 from ingest.apply import BatchApplier, Message
 from renown import bootstrap
 from renown.settings import Settings
-from simulate.world import PRESETS, generate
+from simulate.world import PRESETS, World, WorldConfig, generate
 from storage.db import make_engine, make_session_factory
 
 
 def apply_world(url: str, *, preset: str = "tiny", seed: int = 3) -> list[str]:
     """Apply a simulated world's messages to the database at ``url``; its seeds."""
-    world = generate(dataclasses.replace(PRESETS[preset], seed=seed))
+    return apply_config(url, dataclasses.replace(PRESETS[preset], seed=seed)).truth.seeds
+
+
+def apply_config(url: str, config: WorldConfig) -> World:
+    """Generate the world of ``config`` and apply its messages to the (migrated) database
+    at ``url`` through the ingest code path; the world, for its ground truth."""
+    world = generate(config)
     msgs = [
         Message("t", 0, i, m.key.encode(), json.dumps(m.value).encode())
         for i, m in enumerate(world.messages)
@@ -26,7 +32,7 @@ def apply_world(url: str, *, preset: str = "tiny", seed: int = 3) -> list[str]:
         res = applier.apply(msgs[i : i + 500])
         assert not res.dead and not res.skipped
     engine.dispose()
-    return world.truth.seeds
+    return world
 
 
 def score(url: str, seeds: list[str], epochs: int = 1) -> bootstrap.EpochSummary:
