@@ -41,6 +41,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scoring.graph import compact_index
+
 __all__ = ["ClosedGroups", "closed_groups"]
 
 DEFAULT_RETENTION = 0.8
@@ -90,12 +92,7 @@ def _communities(
     # that accounts no trust reaches (an isolated sybil region) cannot change the
     # partition of the rest by shifting Louvain's random vertex order.
     s, d = src[keep], dst[keep]
-    active = np.zeros(n, dtype=bool)
-    active[s] = True
-    active[d] = True
-    nodes = np.flatnonzero(active)
-    local = np.full(n, -1, dtype=np.int64)
-    local[nodes] = np.arange(nodes.size)
+    nodes, local = compact_index(n, s, d)
     graph = ig.Graph(n=nodes.size, edges=np.column_stack((local[s], local[d])), directed=False)
     graph.es["weight"] = flow[keep]
     # python-igraph draws from Python's `random` module unless told otherwise; a private,
@@ -108,7 +105,7 @@ def _communities(
     # Inactive accounts each form a community of their own (never closed: size 1).
     label = np.empty(n, dtype=np.int64)
     label[nodes] = np.asarray(membership, dtype=np.int64)
-    idle = np.flatnonzero(~active)
+    idle = np.flatnonzero(local < 0)
     label[idle] = len(set(membership)) + np.arange(idle.size)
     return label
 

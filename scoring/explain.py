@@ -39,7 +39,7 @@ import numpy.typing as npt
 from scipy import sparse
 
 from scoring.evidence import KINDS
-from scoring.graph import EdgeTable
+from scoring.graph import EdgeTable, compact_index
 from scoring.propagation import TrustMatrix
 from scoring.scale import GLOBAL_DOMAIN, trust_to_score
 
@@ -515,13 +515,7 @@ class Inflows:
             src, dst, weight = edges.src[rows], edges.dst[rows], edges.weight[rows]
             k = kind_all[rows]
         # The compaction of scoring.model._score_graph, so indices and trust match it.
-        involved = np.zeros(len(ids), dtype=bool)
-        involved[src] = True
-        involved[dst] = True
-        involved[seed_idx] = True
-        present = np.flatnonzero(involved)
-        local = np.full(len(ids), -1, dtype=np.int64)
-        local[present] = np.arange(present.size)
+        present, local = compact_index(len(ids), src, dst, seed_idx)
         names = [ids[i] for i in present.tolist()]
         lsrc, ldst, lseeds = local[src], local[dst], local[seed_idx]
         if trust is None:

@@ -20,7 +20,24 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-__all__ = ["EdgeTable"]
+__all__ = ["EdgeTable", "compact_index"]
+
+
+def compact_index(n: int, *indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Renumber the accounts that appear in ``indices`` as 0..k-1, in index order.
+
+    Returns ``(present, local)``: the original indices of the k accounts, and a lookup of
+    length ``n`` from original to new index (-1 for accounts not present). Why a mask and
+    a lookup array: they cost O(edges + accounts), unlike ``np.unique`` or
+    ``searchsorted``, and keep a per-domain graph's cost proportional to its own size.
+    """
+    involved = np.zeros(n, dtype=bool)
+    for idx in indices:
+        involved[idx] = True
+    present = np.flatnonzero(involved)
+    local = np.full(n, -1, dtype=np.int64)
+    local[present] = np.arange(present.size)
+    return present, local
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import numpy as np
 from scoring.collusion import DEFAULT_RETENTION, ClosedGroups, closed_groups
 from scoring.distrust import apply_distrust
 from scoring.explain import Inflows
-from scoring.graph import EdgeTable
+from scoring.graph import EdgeTable, compact_index
 from scoring.propagation import TrustMatrix
 from scoring.scale import GLOBAL_DOMAIN, SCORE_DECADES, percentiles, ranks, trust_to_score
 
@@ -94,16 +94,8 @@ def _score_graph(
 
     ``negative`` holds this graph's distrust edges (src, dst, weight) in account indices.
     """
-    # Compacting to the accounts present keeps per-domain runs proportional to
-    # the domain's size rather than to the whole account index. A mask and a
-    # lookup array cost O(edges + accounts), unlike np.unique/searchsorted.
-    involved = np.zeros(len(ids), dtype=bool)
-    involved[src] = True
-    involved[dst] = True
-    involved[seed_idx] = True
-    present = np.flatnonzero(involved)
-    local = np.full(len(ids), -1, dtype=np.int64)
-    local[present] = np.arange(present.size)
+    # Compacted to the accounts present: per-domain runs cost what the domain holds.
+    present, local = compact_index(len(ids), src, dst, seed_idx)
     l_src, l_dst, l_seeds = local[src], local[dst], local[seed_idx]
     matrix = TrustMatrix.from_edges(present.size, l_src, l_dst, weight)
     names = [ids[i] for i in present.tolist()]
