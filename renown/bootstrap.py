@@ -7,11 +7,12 @@ same objects with their own database URLs and brokers. Nothing connects at impor
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,18 +25,23 @@ from chain.publisher import Publisher
 from ingest.apply import BatchApplier
 from ingest.consumer import IngestLoop, IngestStats, KafkaDeadLetterSink, make_consumer
 from ingest.produce import make_producer
+from moderation.service import record_findings
 from renown.settings import Settings
+from scoring.detect import DETECTORS, DetectorInput, Finding
 from scoring.evidence import signed_edges
 from scoring.label_quality import estimate_label_quality
 from scoring.label_trust import apply_label_quality
-from scoring.model import score_accounts
+from scoring.model import AccountScore, score_accounts
+from scoring.sanctions import Sanctions
 from storage import migrate
 from storage.db import DatabaseUnavailable, describe, make_engine, make_session_factory
+from storage.flags_repo import active_sanctions
 from storage.scoring_repo import (
     epoch_trust,
     latest_epoch,
     latest_event_id,
     load_evidence,
+    load_first_seen,
     load_labels,
     next_epoch,
     write_epoch,
@@ -154,24 +160,49 @@ class EpochSummary:
     seconds: float
     root: str = ""  # the epoch's Merkle root (scoring.merkle), lowercase hex
     leaves: int = 0
+    flags_raised: list[int] = field(default_factory=list)  # new flags from the detectors
+    findings_seen_again: int = 0
+    sanctions: list[int] = field(default_factory=list)  # confirmed flags applied
+    detector_errors: dict[str, str] = field(default_factory=dict)
 
 
 MODEL_NAME = "ppr-v4-closed-groups"
+log = logging.getLogger(__name__)
+
+
+def run_detectors(inp: DetectorInput, kinds: list[str]) -> tuple[list[Finding], dict[str, str]]:
+    """Every configured detector; one that fails is reported, not fatal: an epoch's scores
+    must not wait on a moderation aid (the failure is in the epoch's params and the log)."""
+    findings: list[Finding] = []
+    errors: dict[str, str] = {}
+    for kind in kinds:
+        try:
+            findings.extend(DETECTORS[kind](inp))
+        except Exception as exc:
+            log.exception("detector %s failed", kind)
+            errors[kind] = f"{type(exc).__name__}: {exc}"
+    return findings, errors
 
 
 def run_scoring(settings: Settings, db: Database) -> EpochSummary:
-    """One scoring epoch: load evidence, build the graph, propagate, store, all or nothing."""
+    """One scoring epoch: load evidence and the sanctions in force, build the graph,
+    propagate, store, run the detectors and queue their new findings, all or nothing."""
     started = datetime.now(UTC)
     with UnitOfWork(db.sessions) as uow:
         through = latest_event_id(uow.session)
         evidence = load_evidence(uow.session, through)
         labels = load_labels(uow.session, through)
+        first_seen = load_first_seen(uow.session, evidence.accounts) if settings.detectors else None
         previous = latest_epoch(uow.session)
         warm = epoch_trust(uow.session, previous.epoch) if previous is not None else None
+        sanctions = active_sanctions(uow.session)
+    # Confirmed flags (scoring.sanctions): sanctioned labels leave the quality estimate,
+    # the trust they earn is scaled, and sanctioned accounts pass on only their factor.
+    labels = sanctions.filter_labels(labels)
     quality = estimate_label_quality(labels)
-    evidence = apply_label_quality(evidence, labels, quality)
+    with_quality = sanctions.scale_label_trust(apply_label_quality(evidence, labels, quality))
     signed = signed_edges(
-        evidence,
+        with_quality,
         half_life_days=settings.decay_half_life_days,
         kind_weights=settings.kind_weights,
     )
@@ -182,14 +213,29 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
         alpha=settings.teleport,
         tol=settings.tolerance,
         max_iter=settings.max_iterations,
-        distrust=signed.distrust,
+        distrust=sanctions.scale_distrust(signed.distrust),
         beta=settings.distrust_weight,
         warm=warm,
         kinds=signed.trust_kind,
         group_retention=settings.closed_group_retention or None,
         distrust_passes=settings.distrust_passes,
+        outgoing=sanctions.outgoing(),
     )
     rows = results
+    _explain_sanctions(rows, sanctions)
+    findings, detector_errors = run_detectors(
+        DetectorInput(
+            evidence=evidence,
+            labels=labels,
+            quality=quality,
+            edges=edges,
+            seeds=settings.seeds,
+            first_seen_ns=first_seen,
+            alpha=settings.teleport,
+            retention=settings.closed_group_retention or 1.0,
+        ),
+        settings.detectors,
+    )
     params = {
         "seeds": list(settings.seeds),
         "teleport": settings.teleport,
@@ -201,6 +247,9 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
         "kind_weights": dict(settings.kind_weights),
         "repeats": "log2(1 + sum of decayed weights)",
         "label_quality": "one-coin Dawid-Skene, gold-clamped, Beta prior at chance",
+        "sanctions": sanctions.flag_ids,
+        "detectors": list(settings.detectors),
+        "detector_errors": detector_errors,
     }
     with UnitOfWork(db.writer_sessions) as uow:
         epoch = next_epoch(uow.session)
@@ -218,6 +267,7 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
         )
         # The snapshot in the same transaction: no epoch without its root.
         snap = build_snapshot(uow.session, epoch)
+        recorded = record_findings(uow.session, findings, epoch, at=finished)
         uow.commit()
     return EpochSummary(
         epoch=epoch,
@@ -228,7 +278,23 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
         seconds=(finished - started).total_seconds(),
         root=snap.root,
         leaves=snap.leaf_count,
+        flags_raised=recorded.raised,
+        findings_seen_again=recorded.seen_again,
+        sanctions=sanctions.flag_ids,
+        detector_errors=detector_errors,
     )
+
+
+def _explain_sanctions(rows: list[AccountScore], sanctions: Sanctions) -> None:
+    """A sanctioned account's explanation names the flags that discount it: no
+    unexplained change (docs/explanations.md)."""
+    if not sanctions:
+        return
+    by_account = sanctions.by_account()
+    for r in rows:
+        hit = by_account.get(r.account)
+        if hit and r.explanation is not None:
+            r.explanation["sanctions"] = [s.as_json() for s in hit]
 
 
 def make_chain_client(settings: Settings, *, signer: bool) -> ChainClient:

@@ -9,6 +9,7 @@ the setting, rather than discovered hours later by a consumer that misbehaves.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,6 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from ingest.decode import is_account_id
+from scoring.detect import DETECTORS
 from scoring.evidence import DEFAULT_KIND_WEIGHTS, KINDS
 
 CONFIG_ENV = "RENOWN_CONFIG"
@@ -98,6 +100,16 @@ class Settings(BaseSettings):
         le=1,
         description="Cut the internal edges of seedless communities that keep at least this "
         "share of their outgoing trust inside (vote rings, sybil farms); 0 turns it off.",
+    )
+    # Moderation (docs/moderation.md).
+    detectors: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: sorted(DETECTORS),
+        description="Abuse detectors run every epoch (comma-separated kinds; empty: none).",
+    )
+    moderators: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Who may raise, confirm and dismiss flags and decide appeals "
+        "(comma-separated names); none configured refuses every moderator action.",
     )
     # Publishing to NEAR (renown publish / verify; docs/contract.md).
     near_rpc_url: str = Field(
@@ -183,6 +195,29 @@ class Settings(BaseSettings):
         ):
             raise ValueError(f"{value!r} is not a valid Kafka topic name")
         return value
+
+    @field_validator("detectors", "moderators", mode="before")
+    @classmethod
+    def _split_names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [s.strip() for s in value.split(",") if s.strip()]
+        return value
+
+    @field_validator("detectors")
+    @classmethod
+    def _known_detectors(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(DETECTORS))
+        if unknown:
+            raise ValueError(f"unknown detectors {unknown}; known: {sorted(DETECTORS)}")
+        return sorted(set(value))
+
+    @field_validator("moderators")
+    @classmethod
+    def _moderator_names(cls, value: list[str]) -> list[str]:
+        bad = [m for m in value if not re.match(r"^[A-Za-z0-9._@+-]{1,64}$", m)]
+        if bad:
+            raise ValueError(f"moderator names must be [A-Za-z0-9._@+-], 1-64 long: {bad}")
+        return list(dict.fromkeys(value))
 
     @field_validator("seeds", mode="before")
     @classmethod

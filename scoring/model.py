@@ -88,11 +88,13 @@ def _score_graph(
     kind: np.ndarray | None = None,
     group_retention: float | None = DEFAULT_RETENTION,
     distrust_passes: int = DEFAULT_DISTRUST_PASSES,
+    outgoing: np.ndarray | None = None,
 ) -> list[AccountScore]:
     """Propagate on one graph, compacted to the accounts it involves, cut its closed
     groups, then apply distrust.
 
-    ``negative`` holds this graph's distrust edges (src, dst, weight) in account indices.
+    ``negative`` holds this graph's distrust edges (src, dst, weight) in account indices;
+    ``outgoing`` the share of its trust each account (by index) may pass on.
     """
     # Compacted to the accounts present: per-domain runs cost what the domain holds.
     present, local = compact_index(len(ids), src, dst, seed_idx)
@@ -106,11 +108,14 @@ def _score_graph(
             l_seeds, alpha=alpha, tol=tol, max_iter=max_iter, x0=start, retain=keep
         ).trust
 
-    trust = propagate(matrix, x0, None)
+    # Sanctioned accounts (scoring.sanctions) pass on only their factor, from the first
+    # propagation on, so the closed-group partition sees the flows without them.
+    sanctioned = None if outgoing is None else outgoing[present]
+    trust = propagate(matrix, x0, sanctioned)
     # Closed groups (scoring.collusion): cut the edges inside them and propagate again,
     # so that a group holds what flows into it from outside and no more.
     groups = None
-    retain: np.ndarray | None = None
+    retain: np.ndarray | None = sanctioned
     e_src, e_dst, e_weight, e_kind = l_src, l_dst, weight, kind
     if group_retention is not None:
         groups = closed_groups(
@@ -120,7 +125,7 @@ def _score_graph(
             uncut = ~groups.cut
             e_src, e_dst, e_weight = l_src[uncut], l_dst[uncut], weight[uncut]
             e_kind = None if kind is None else kind[uncut]
-            retain = groups.retain
+            retain = groups.retain if retain is None else groups.retain * retain
             matrix = TrustMatrix.from_edges(present.size, e_src, e_dst, e_weight)
             trust = propagate(matrix, trust, retain)
     taken = np.zeros_like(trust)
@@ -338,6 +343,7 @@ def score_accounts(
     kinds: np.ndarray | None = None,
     group_retention: float | None = DEFAULT_RETENTION,
     distrust_passes: int = DEFAULT_DISTRUST_PASSES,
+    outgoing: Mapping[str, float] | None = None,
 ) -> list[AccountScore]:
     """Score every account globally and in each domain.
 
@@ -427,6 +433,12 @@ def score_accounts(
         seed_list.append(index[account])
     seed_idx = np.asarray(seed_list, dtype=np.intp)
     src, dst = edges.src, edges.dst
+    out_vec: np.ndarray | None = None
+    if outgoing:
+        bad = {a: f for a, f in outgoing.items() if not 0.0 <= f <= 1.0}
+        if bad:
+            raise ValueError(f"outgoing factors must lie in [0, 1]: {bad}")
+        out_vec = np.fromiter((outgoing.get(a, 1.0) for a in ids), np.float64, count=len(ids))
     if distrust is not None:
         distrust.validate()
         if distrust.accounts != edges.accounts or distrust.domains != edges.domains:
@@ -449,6 +461,7 @@ def score_accounts(
         kind=kinds,
         group_retention=group_retention,
         distrust_passes=distrust_passes,
+        outgoing=out_vec,
     )
 
     # One stable sort by domain instead of a full-table mask per domain.
@@ -478,6 +491,7 @@ def score_accounts(
                 kind=None if kinds is None else kinds[rows],
                 group_retention=group_retention,
                 distrust_passes=distrust_passes,
+                outgoing=out_vec,
             )
         )
     return results

@@ -366,3 +366,97 @@ class PublicationTx(Base):
     ok: Mapped[bool] = mapped_column(Boolean)
     error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --------------------------------------------------------------------------------------
+# Moderation (migration 0005): flags, the accounts they concern, appeals, the audit log.
+# The rules of the lifecycle are in moderation/lifecycle.py; these tables only store it.
+# --------------------------------------------------------------------------------------
+
+
+class Flag(Base):
+    """A finding (raised by a detector) or a moderator's hand-raised flag, and its state.
+
+    ``fingerprint`` is the finding's (scoring.detect.Finding): unique, so a finding
+    already flagged, whatever became of the flag, is not raised again; hand-raised flags
+    have none. ``trust_factor`` and ``label_factor`` are fixed when the flag is confirmed:
+    the share of their trust the flagged accounts may still pass on, and the weight of
+    their labels, from the next epoch until an appeal is upheld.
+    """
+
+    __tablename__ = "flags"
+    __table_args__ = (Index(None, "status", "kind"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))  # moderation.lifecycle.FlagStatus
+    fingerprint: Mapped[str | None] = mapped_column(String(64), unique=True)
+    severity: Mapped[float] = mapped_column(Float)
+    summary: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    raised_by: Mapped[str] = mapped_column(String(64))  # "detector" or a moderator
+    raised_epoch: Mapped[int | None] = mapped_column(Integer)  # epoch whose detectors raised it
+    last_seen_epoch: Mapped[int | None] = mapped_column(Integer)  # last epoch that found it
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(64))  # who confirmed or dismissed
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    trust_factor: Mapped[float | None] = mapped_column(Float)
+    label_factor: Mapped[float | None] = mapped_column(Float)
+
+
+class FlagAccount(Base):
+    """An account a flag concerns: ``flagged`` (sanctioned if confirmed) or ``beneficiary``
+    (gained from the pattern, e.g. a serial voter's target: its history shows the reversal,
+    but it is not sanctioned)."""
+
+    __tablename__ = "flag_accounts"
+    __table_args__ = (Index(None, "account_id"),)
+
+    flag_id: Mapped[int] = mapped_column(ForeignKey("flags.id"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+
+
+class Appeal(Base):
+    """A flagged account's appeal against a confirmed flag; one per flag."""
+
+    __tablename__ = "appeals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    flag_id: Mapped[int] = mapped_column(ForeignKey("flags.id"), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    statement: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending | upheld | rejected
+    filed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditEntry(Base):
+    """One moderation action: who, when, what, why. Append-only.
+
+    Refused by the storage layer (storage.append_only: an ORM update or delete, or a
+    bulk UPDATE/DELETE statement, raises before reaching the database) and by the
+    database itself (a trigger on SQLite and PostgreSQL, for anything that bypasses the
+    ORM).
+    """
+
+    __tablename__ = "moderation_audit"
+    __table_args__ = (Index(None, "flag_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    flag_id: Mapped[int] = mapped_column(ForeignKey("flags.id"))
+    appeal_id: Mapped[int | None] = mapped_column(ForeignKey("appeals.id"))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+# The append-only guards apply wherever the models are used.
+import storage.append_only  # noqa: E402, F401

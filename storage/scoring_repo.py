@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, aliased
 
@@ -129,6 +130,15 @@ def load_evidence(
         ts_ns=cols.ts_ns,
         domain=cols.domain,
     )
+
+
+def load_first_seen(session: Session, accounts: Sequence[str]) -> np.ndarray:
+    """When each of ``accounts`` first appeared on chain (block ns), aligned to the list;
+    -1 for a name the table does not hold. For the burst detector: "new accounts"."""
+    known = {
+        a: int(t) for a, t in session.execute(select(Account.account_id, Account.first_seen_ns))
+    }
+    return np.fromiter((known.get(a, -1) for a in accounts), dtype=np.int64, count=len(accounts))
 
 
 def next_epoch(session: Session) -> int:

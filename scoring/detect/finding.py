@@ -34,6 +34,11 @@ class Finding:
         JSON-ready facts that triggered it (accounts, counts, times, shares).
     identity : dict
         The subset of the evidence that defines the finding; hashed into ``fingerprint``.
+    beneficiaries : tuple of str
+        Accounts that gained from the pattern without being its authors (a serial voter's
+        target, a burst's target): not sanctioned by a confirmation, but their history
+        shows the reversal. Not part of the fingerprint (the identity names them if they
+        define the finding).
     """
 
     kind: str
@@ -41,6 +46,7 @@ class Finding:
     severity: float
     evidence: dict[str, Any] = field(compare=False)
     identity: dict[str, Any] = field(compare=False)
+    beneficiaries: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def fingerprint(self) -> str:

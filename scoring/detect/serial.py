@@ -125,6 +125,7 @@ def serial_voting(
                     f">= {min_share:.0%} of the voter's upvotes there",
                 },
                 identity={"voter": voter, "target": target},
+                beneficiaries=(target,),
             )
         )
     out.sort(key=lambda f: (-f.severity, f.accounts))

@@ -1,0 +1,1 @@
+"""Moderation: the flag lifecycle (pure rules) and the moderation service over storage."""
