@@ -36,9 +36,11 @@ __all__ = [
     "Recorded",
     "UnknownAccount",
     "appeal",
+    "audit_log",
     "confirm",
     "decide",
     "dismiss",
+    "list_flags",
     "raise_flag",
     "record_findings",
     "show",
@@ -119,8 +121,15 @@ def _audit_json(e: AuditEntry) -> dict[str, Any]:
     }
 
 
-def _view(session: Session, flag: Flag, *, full: bool) -> FlagView:
-    accounts = flags_repo.flag_accounts(session, [flag.id])[flag.id]
+def _view(
+    session: Session,
+    flag: Flag,
+    *,
+    full: bool,
+    accounts: list[tuple[str, str]] | None = None,
+) -> FlagView:
+    if accounts is None:
+        accounts = flags_repo.flag_accounts(session, [flag.id])[flag.id]
     appeal_json = None
     audit: list[dict[str, Any]] = []
     if full:
@@ -522,4 +531,33 @@ def list_flags(
         rows, total = flags_repo.list_flags(
             uow.session, status=status, kind=kind, account=account, limit=limit, offset=offset
         )
-        return [_view(uow.session, r.flag, full=False) for r in rows], total
+        views = [
+            _view(
+                uow.session,
+                r.flag,
+                full=False,
+                accounts=[(a, flags_repo.FLAGGED) for a in r.flagged]
+                + [(a, flags_repo.BENEFICIARY) for a in r.beneficiaries],
+            )
+            for r in rows
+        ]
+        return views, total
+
+
+def audit_log(
+    sessions: sessionmaker[Session],
+    *,
+    flag_id: int | None = None,
+    actor: str | None = None,
+    account: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Audit entries (JSON-ready), oldest first, filtered by flag, actor or account."""
+    if not 1 <= limit <= 10_000 or offset < 0:
+        raise ModerationError("limit must be 1-10000 and offset >= 0")
+    with UnitOfWork(sessions) as uow:
+        entries = flags_repo.audit_entries(
+            uow.session, flag_id=flag_id, actor=actor, account=account, limit=limit, offset=offset
+        )
+        return [_audit_json(e) for e in entries]

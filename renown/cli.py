@@ -23,15 +23,26 @@ from chain.client import ChainClient, ChainUnavailable, ViewError
 from chain.publisher import PublishConflict, PublishFailed
 from ingest.consumer import BrokerUnavailable
 from ingest.produce import ProduceError, ensure_topic, make_producer, produce
+from moderation import service as moderation
+from moderation.lifecycle import IllegalTransition
+from moderation.service import FlagView, ModerationError
 from renown import bootstrap
 from renown.broker import BrokerError
-from renown.report import explain_text, format_table, score_table
+from renown.report import (
+    explain_text,
+    flag_table,
+    flag_text,
+    format_table,
+    history_text,
+    score_table,
+)
 from renown.settings import Settings, SettingsError, load_settings
 from scoring.merkle import Proof, verify
 from scoring.model import GLOBAL_DOMAIN
 from scoring.propagation import ConvergenceError
 from storage import migrate
 from storage.db import DatabaseUnavailable, make_engine
+from storage.history_repo import account_history
 from storage.models import DeadLetter
 from storage.scoring_repo import domain_size, latest_epoch, scores_of, top_scores
 from storage.snapshot_repo import (
@@ -121,6 +132,16 @@ def cmd_score(args: argparse.Namespace) -> int:
         f"{summary.seconds:.2f} s"
     )
     print(f"snapshot root {summary.root} over {summary.leaves} scores")
+    if summary.sanctions:
+        flags = ", ".join(f"#{i}" for i in summary.sanctions)
+        print(f"confirmed flags applied: {flags}")
+    if summary.flags_raised or summary.findings_seen_again:
+        print(
+            f"detectors: {len(summary.flags_raised)} new flag(s), "
+            f"{summary.findings_seen_again} finding(s) already flagged (`renown flags list`)"
+        )
+    for kind, error in summary.detector_errors.items():
+        print(f"detector {kind} failed (scores are stored): {error}", file=sys.stderr)
     return 0
 
 
@@ -186,6 +207,114 @@ def _reading(args: argparse.Namespace) -> Iterator[Session]:
                 raise UserError(str(exc)) from None
     finally:
         db.close()
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    with _reading(args) as session:
+        found = account_history(session, args.account, args.domain, limit=args.limit)
+    if found is None:
+        raise UserError(f"unknown account {args.account}: never seen in any event")
+    entries, pending = found
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "account": args.account,
+                    "domain": args.domain,
+                    "epochs": [h.to_json() for h in entries],
+                    "pending": [e.to_json() for e in pending],
+                }
+            )
+        )
+    else:
+        print(history_text(args.account, args.domain, entries, pending))
+    return 0
+
+
+# --- flags (moderation) -----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _moderating(args: argparse.Namespace) -> Iterator[tuple[bootstrap.Database, list[str]]]:
+    """The database and the configured moderators; moderation errors become user errors."""
+    settings = _settings(args)
+    db = bootstrap.open_database(settings)
+    try:
+        try:
+            yield db, settings.moderators
+        except (ModerationError, IllegalTransition) as exc:
+            raise UserError(str(exc)) from None
+    finally:
+        db.close()
+
+
+def _print_flag(view: FlagView, as_json: bool) -> None:
+    print(json.dumps(view.to_json()) if as_json else flag_text(view))
+
+
+def cmd_flags(args: argparse.Namespace) -> int:
+    with _moderating(args) as (db, moderators):
+        w = db.writer_sessions
+        action = args.flags_action
+        if action == "list":
+            status = [s for s in (args.status or "").split(",") if s] or None
+            views, total = moderation.list_flags(
+                db.sessions,
+                status=status,
+                kind=args.kind,
+                account=args.account,
+                limit=args.limit,
+                offset=args.offset,
+            )
+            if args.json:
+                print(json.dumps({"total": total, "flags": [v.to_json() for v in views]}))
+            else:
+                print(flag_table(views))
+                print(
+                    f"{len(views)} of {total} flag(s)"
+                    + (f" from {args.offset}" if args.offset else "")
+                )
+            return 0
+        if action == "audit":
+            entries = moderation.audit_log(
+                db.sessions, flag_id=args.flag, actor=args.actor, account=args.account,
+                limit=args.limit, offset=args.offset,
+            )  # fmt: skip
+            if args.json:
+                print(json.dumps(entries))
+            else:
+                print(
+                    format_table(
+                        entries, ["id", "at", "actor", "action", "flag", "from", "to", "reason"]
+                    )
+                )
+            return 0
+        if action == "show":
+            view = moderation.show(db.sessions, args.flag)
+        elif action == "raise":
+            view = moderation.raise_flag(
+                w, moderator=args.moderator, kind=args.kind, accounts=args.account,
+                reason=args.reason, moderators=moderators, severity=args.severity,
+            )  # fmt: skip
+        elif action == "confirm":
+            view = moderation.confirm(
+                w, args.flag, moderator=args.moderator, reason=args.reason,
+                moderators=moderators, trust_factor=args.trust_factor,
+                label_factor=args.label_factor,
+            )  # fmt: skip
+        elif action == "dismiss":
+            view = moderation.dismiss(
+                w, args.flag, moderator=args.moderator, reason=args.reason, moderators=moderators
+            )
+        elif action == "appeal":
+            view = moderation.appeal(w, args.flag, account=args.account, statement=args.statement)
+        else:  # decide
+            view = moderation.decide(
+                w, args.flag, moderator=args.moderator, uphold=args.verdict == "uphold",
+                reason=args.reason, moderators=moderators,
+            )  # fmt: skip
+    _print_flag(view, args.json)
+    return 0
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
@@ -409,6 +538,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("account")
     p.add_argument("--domain", default=GLOBAL_DOMAIN)
 
+    p = add("history", cmd_history, "an account's score across epochs and the decisions behind it")
+    p.add_argument("account")
+    p.add_argument("--domain", default=GLOBAL_DOMAIN)
+    p.add_argument("--limit", type=int, default=50, help="the last N epochs")
+    p.add_argument("--json", action="store_true")
+
+    _flags_parser(add("flags", cmd_flags, "the moderation queue: flags, decisions, appeals, audit"))
+
     p = add("snapshot", cmd_snapshot, "the Merkle root of an epoch's scores (default: latest)")
     p.add_argument("--epoch", type=int)
     p.add_argument("--json", action="store_true")
@@ -442,6 +579,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--out", default="demo-out", help="folder for the simulated world files")
     return parser
+
+
+def _flags_parser(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="flags_action", required=True)
+    moderator_help = "who acts (must be in RENOWN_MODERATORS)"
+
+    def action(name: str, help_: str, *, flag: bool = True) -> argparse.ArgumentParser:
+        q = sub.add_parser(name, help=help_, description=help_)
+        if flag:
+            q.add_argument("flag", type=int, help="the flag's number")
+        q.add_argument("--json", action="store_true")
+        return q
+
+    q = action("list", "the queue, most severe first", flag=False)
+    q.add_argument("--status", help="comma-separated: open,confirmed,dismissed,appealed,overturned")
+    q.add_argument("--kind")
+    q.add_argument("--account", help="flags concerning this account")
+    q.add_argument("--limit", type=int, default=50)
+    q.add_argument("--offset", type=int, default=0)
+    action("show", "a flag with its evidence, appeal and audit trail")
+    q = action("raise", "raise a flag by hand", flag=False)
+    q.add_argument("--moderator", required=True, help=moderator_help)
+    q.add_argument("--kind", default="manual")
+    q.add_argument("--account", action="append", required=True, help="repeat for several")
+    q.add_argument("--reason", required=True)
+    q.add_argument("--severity", type=float, default=0.5)
+    q = action("confirm", "confirm an open flag: its accounts are discounted from the next epoch")
+    q.add_argument("--moderator", required=True, help=moderator_help)
+    q.add_argument("--reason", required=True)
+    q.add_argument("--trust-factor", type=float, help="share of trust they still pass on")
+    q.add_argument("--label-factor", type=float, help="weight of their labels")
+    q = action("dismiss", "dismiss an open flag (final)")
+    q.add_argument("--moderator", required=True, help=moderator_help)
+    q.add_argument("--reason", required=True)
+    q = action("appeal", "appeal a confirmed flag, as the flagged account (once)")
+    q.add_argument("--account", required=True, help="the flagged account appealing")
+    q.add_argument("--statement", required=True)
+    q = action("decide", "decide an appeal (not by the moderator who confirmed the flag)")
+    q.add_argument("verdict", choices=["uphold", "reject"])
+    q.add_argument("--moderator", required=True, help=moderator_help)
+    q.add_argument("--reason", required=True)
+    q = action("audit", "the audit log, oldest first", flag=False)
+    q.add_argument("--flag", type=int)
+    q.add_argument("--actor")
+    q.add_argument("--account")
+    q.add_argument("--limit", type=int, default=100)
+    q.add_argument("--offset", type=int, default=0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

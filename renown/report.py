@@ -1,8 +1,11 @@
-"""Plain-text tables for the terminal: aligned columns, numbers right-aligned."""
+"""Plain text for the terminal: aligned tables, explanations, flags and their evidence,
+an account's history."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from scoring.explain import Explanation, Source, render
@@ -30,6 +33,8 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | Non
 
 
 def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, float):
         return f"{value:,.3f}" if abs(value) < 1e6 else f"{value:,.0f}"
     if isinstance(value, int) and not isinstance(value, bool):
@@ -101,3 +106,159 @@ def explain_text(row: AccountScore, *, epoch: int, accounts_in_domain: int) -> s
             "does. Vouching for accounts outside the group lifts this (docs/scoring.md)."
         )
     return "\n".join(lines)
+
+
+# --- moderation ------------------------------------------------------------------------
+
+_LIST_SHOWN = 12  # items of a list shown before "... and N more"
+
+
+def _when(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def evidence_text(evidence: Mapping[str, Any], indent: str = "  ") -> str:
+    """A finding's JSON evidence as readable lines: scalars as ``key: value``, lists of
+    records as small tables, ``*_ns`` timestamps as dates; long lists are cut."""
+    lines: list[str] = []
+    for key, value in evidence.items():
+        label = key.replace("_", " ")
+        if isinstance(value, int) and not isinstance(value, bool) and key.endswith("_ns"):
+            lines.append(f"{indent}{label[:-3]}: {_when(value)}")
+        elif isinstance(value, Mapping):
+            lines.append(f"{indent}{label}:")
+            lines.append(evidence_text(value, indent + "  "))
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            shown = value[:_LIST_SHOWN]
+            lines.append(f"{indent}{label} ({len(value)}):")
+            table = format_table([{k: _flat(v) for k, v in row.items()} for row in shown])
+            lines.extend(indent + "  " + t for t in table.splitlines())
+            if len(value) > len(shown):
+                lines.append(f"{indent}  ... and {len(value) - len(shown)} more")
+        elif isinstance(value, list):
+            more = f", ... and {len(value) - _LIST_SHOWN} more" if len(value) > _LIST_SHOWN else ""
+            items = ", ".join(_flat(v) for v in value[:_LIST_SHOWN])
+            lines.append(f"{indent}{label} ({len(value)}): {items}{more}")
+        else:
+            lines.append(f"{indent}{label}: {_flat(value)}")
+    return "\n".join(lines)
+
+
+def _flat(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, Mapping | list):
+        return json.dumps(value, separators=(",", ":"))
+    return "-" if value is None else str(value)
+
+
+def flag_table(views: Sequence[Any]) -> str:
+    """The moderation queue: one line per flag (``moderation.service.FlagView``)."""
+    return format_table(
+        [
+            {
+                "flag": v.id,
+                "kind": v.kind,
+                "status": v.status,
+                "severity": f"{v.severity:.2f}",
+                "accounts": _accounts_cell(v.flagged),
+                "raised": f"epoch {v.raised_epoch}" if v.raised_epoch else f"by {v.raised_by}",
+                "summary": v.summary if len(v.summary) <= 60 else v.summary[:57] + "...",
+            }
+            for v in views
+        ]
+    )
+
+
+def _accounts_cell(names: Sequence[str]) -> str:
+    return ", ".join(names[:2]) + (f" +{len(names) - 2}" if len(names) > 2 else "")
+
+
+def flag_text(v: Any) -> str:
+    """One flag on one screen: state, accounts, evidence, appeal and audit trail."""
+    lines = [
+        f"flag #{v.id}: {v.kind}, {v.status}, severity {v.severity:.2f}",
+        f"  {v.summary}",
+        f"flagged ({len(v.flagged)}): {', '.join(v.flagged) or '-'}",
+    ]
+    if v.beneficiaries:
+        lines.append(f"gained from it (not sanctioned): {', '.join(v.beneficiaries)}")
+    raised = f"raised by {v.raised_by} at {_iso(v.raised_at)}"
+    if v.raised_epoch is not None:
+        raised += f" (epoch {v.raised_epoch}, last found in epoch {v.last_seen_epoch})"
+    lines.append(raised)
+    if v.decided_by:
+        lines.append(f"decided by {v.decided_by} at {_iso(v.decided_at)}: {v.decision_reason}")
+    if v.trust_factor is not None:
+        lines.append(
+            f"effect while confirmed: outgoing trust x{v.trust_factor:g}, "
+            f"label weight x{v.label_factor:g} (from the next epoch)"
+        )
+    lines += ["", "evidence:", evidence_text(v.evidence)]
+    if v.appeal:
+        ap = v.appeal
+        lines += ["", f"appeal: {ap['status']}, filed {ap['filed_at']}: {ap['statement']}"]
+        if ap["decided_by"]:
+            lines.append(f"  decided by {ap['decided_by']} at {ap['decided_at']}: {ap['reason']}")
+    if v.audit:
+        lines += ["", "audit log:"]
+        for e in v.audit:
+            was = f"{e['from']} -> " if e["from"] else ""
+            lines.append(
+                f"  {e['at']}  {e['actor']}: {e['action']} ({was}{e['to']}): {e['reason']}"
+            )
+    return "\n".join(lines)
+
+
+def _iso(at: Any) -> str:
+    if at is None:
+        return "-"
+    if isinstance(at, datetime):
+        return (at if at.tzinfo else at.replace(tzinfo=UTC)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return str(at)
+
+
+def _event_line(e: Any) -> str:
+    """A moderation event as the contributor reads it in their history."""
+    who = ", ".join(e.flagged[:3]) + (
+        f" and {len(e.flagged) - 3} more" if len(e.flagged) > 3 else ""
+    )
+    what = {
+        "sanction": f"sanction: flag #{e.flag_id} ({e.kind}) on this account confirmed "
+        f"by {e.actor}",
+        "reversal": (
+            f"reversal: the sanction of flag #{e.flag_id} ({e.kind}) lifted on appeal by {e.actor}"
+            if e.role == "flagged"
+            else f"reversal: what {who} gave this account no longer counts "
+            f"(flag #{e.flag_id}, {e.kind}, confirmed by {e.actor})"
+        ),
+        "restored": f"restored: what {who} gave counts again (appeal on flag #{e.flag_id} "
+        f"upheld by {e.actor})",
+    }.get(e.meaning or "", f"flag #{e.flag_id} ({e.kind}): {e.action} by {e.actor}")
+    return f"{what}: {e.reason}"
+
+
+def history_text(account: str, domain: str, entries: Sequence[Any], pending: Sequence[Any]) -> str:
+    """An account's scores across epochs, each change next to the decisions behind it."""
+    rows = []
+    notes: list[str] = []
+    for h in entries:
+        marks = [e for e in h.events if e.action != "raise" or e.role == "flagged"]
+        rows.append(
+            {
+                "epoch": h.epoch,
+                "score": "-" if h.score is None else f"{h.score:.1f}",
+                "rank": "-" if h.rank is None else h.rank,
+                "percentile": "-" if h.percentile is None else f"{h.percentile:.1f}",
+                "change": "" if h.change is None else f"{round(h.change, 1) + 0.0:+.1f}",
+                "moderation": ", ".join(f"[{len(notes) + i + 1}]" for i in range(len(marks))),
+            }
+        )
+        notes.extend(f"[{len(notes) + 1}] epoch {h.epoch}: {_event_line(e)}" for e in marks)
+    out = [f"history of {account}, domain {domain}", format_table(rows)]
+    if notes:
+        out += ["", *notes]
+    if pending:
+        out += ["", "decided since the latest epoch (takes effect in the next one):"]
+        out += [f"  {_event_line(e)}" for e in pending]
+    return "\n".join(out)
