@@ -223,17 +223,18 @@ def _event_line(e: Any) -> str:
     who = ", ".join(e.flagged[:3]) + (
         f" and {len(e.flagged) - 3} more" if len(e.flagged) > 3 else ""
     )
+    share = "" if e.share is None else f" ({100 * e.share:.0f}% of its trust)"
     what = {
         "sanction": f"sanction: flag #{e.flag_id} ({e.kind}) on this account confirmed "
         f"by {e.actor}",
         "reversal": (
             f"reversal: the sanction of flag #{e.flag_id} ({e.kind}) lifted on appeal by {e.actor}"
             if e.role == "flagged"
-            else f"reversal: what {who} gave this account no longer counts "
+            else f"reversal: what {who} gave this account{share} no longer counts "
             f"(flag #{e.flag_id}, {e.kind}, confirmed by {e.actor})"
         ),
-        "restored": f"restored: what {who} gave counts again (appeal on flag #{e.flag_id} "
-        f"upheld by {e.actor})",
+        "restored": f"restored: what {who} gave{share} counts again (appeal on flag "
+        f"#{e.flag_id} upheld by {e.actor})",
     }.get(e.meaning or "", f"flag #{e.flag_id} ({e.kind}): {e.action} by {e.actor}")
     return f"{what}: {e.reason}"
 

@@ -10,6 +10,7 @@ each with the moderator's reason. Nothing a user loses goes unexplained.
 from __future__ import annotations
 
 import bisect
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import Account, AuditEntry, Flag, FlagAccount, Score, ScoreEpoch
+from storage.models import Account, Appeal, AuditEntry, Flag, FlagAccount, Score, ScoreEpoch
 
 __all__ = ["HistoryEntry", "ModerationEvent", "account_history"]
 
@@ -27,6 +28,8 @@ _MEANING = {
     ("flagged", "uphold"): "reversal",
     ("beneficiary", "confirm"): "reversal",
     ("beneficiary", "uphold"): "restored",
+    ("source", "confirm"): "reversal",
+    ("source", "uphold"): "restored",
 }
 
 
@@ -37,13 +40,14 @@ class ModerationEvent:
     at: datetime
     flag_id: int
     kind: str
-    role: str  # flagged | beneficiary
+    role: str  # flagged | beneficiary | source (a sanctioned account among its top sources)
     action: str  # raise | confirm | dismiss | appeal | uphold | reject
     actor: str
     reason: str
     meaning: str | None  # sanction | reversal | restored, for decisions that move scores
     flagged: list[str]
     effective_epoch: int | None  # first epoch computed after it (None: not yet)
+    share: float | None = None  # for a source: the share of this account's trust it gave
 
     def to_json(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -85,19 +89,28 @@ def account_history(
     ).scalar_one_or_none()
     if acc_id is None:
         return None
-    epochs = list(
+    epoch_rows = list(
         session.execute(
-            select(ScoreEpoch.epoch, ScoreEpoch.started_at, ScoreEpoch.finished_at)
+            select(
+                ScoreEpoch.epoch, ScoreEpoch.started_at, ScoreEpoch.finished_at, ScoreEpoch.params
+            )
             .order_by(ScoreEpoch.epoch.desc())
             .limit(limit)
         )
     )[::-1]
+    epochs = [(e, st, fin) for e, st, fin, _ in epoch_rows]
+    applied = {int(e): set((params or {}).get("sanctions", [])) for e, _, _, params in epoch_rows}
     scores = {
-        int(e): (s, r, p, t)
-        for e, s, r, p, t in session.execute(
-            select(Score.epoch, Score.score, Score.rank, Score.percentile, Score.trust).where(
-                Score.account_id == acc_id, Score.domain == domain
-            )
+        int(e): (s, r, p, t, x)
+        for e, s, r, p, t, x in session.execute(
+            select(
+                Score.epoch,
+                Score.score,
+                Score.rank,
+                Score.percentile,
+                Score.trust,
+                Score.explanation,
+            ).where(Score.account_id == acc_id, Score.domain == domain)
         )
     }
     roles = dict(
@@ -147,6 +160,8 @@ def account_history(
             pending.append(event)
         else:
             by_epoch.setdefault(event.effective_epoch, []).append(event)
+    for e, event in _source_events(session, applied, scores, set(roles)):
+        by_epoch.setdefault(e, []).append(event)
     out: list[HistoryEntry] = []
     prev: float | None = None
     for e, _, finished in epochs:
@@ -166,3 +181,77 @@ def account_history(
         )
         prev = score
     return out, pending
+
+
+def _sources(explanation: dict[str, Any] | None) -> dict[str, float]:
+    return {s["account"]: float(s["share"]) for s in (explanation or {}).get("sources", [])}
+
+
+def _source_events(
+    session: Session,
+    applied: dict[int, set[int]],
+    scores: dict[int, tuple[Any, ...]],
+    own_flags: set[int],
+) -> list[tuple[int, ModerationEvent]]:
+    """Sanctions that started or ended at an epoch on an account that was among this
+    account's top sources: the reason its trust fell or came back, even when no flag
+    names it (a hand-raised flag, a ring member's votes for an honest labeler)."""
+    out: list[tuple[int, ModerationEvent]] = []
+    order = sorted(applied)
+    changes: list[tuple[int, set[int], set[int], dict[str, float], dict[str, float]]] = []
+    for before, after in itertools.pairwise(order):
+        added = applied[after] - applied[before] - own_flags
+        removed = applied[before] - applied[after] - own_flags
+        if added or removed:
+            prev_src = _sources(scores[before][4]) if before in scores else {}
+            now_src = _sources(scores[after][4]) if after in scores else {}
+            changes.append((after, added, removed, prev_src, now_src))
+    wanted = {f for _, a, r, _, _ in changes for f in a | r}
+    if not wanted:
+        return out
+    flags = {f.id: f for f in session.scalars(select(Flag).where(Flag.id.in_(list(wanted))))}
+    appeals = {
+        a.flag_id: a
+        for a in session.scalars(select(Appeal).where(Appeal.flag_id.in_(list(wanted))))
+    }
+    flagged: dict[int, list[str]] = {}
+    for fid, name in session.execute(
+        select(FlagAccount.flag_id, Account.account_id)
+        .join(Account, Account.id == FlagAccount.account_id)
+        .where(FlagAccount.flag_id.in_(list(wanted)), FlagAccount.role == "flagged")
+        .order_by(Account.account_id)
+    ):
+        flagged.setdefault(int(fid), []).append(name)
+    for epoch, added, removed, prev_src, now_src in changes:
+        for fid, srcs, action in (
+            *((f, prev_src, "confirm") for f in sorted(added)),
+            *((f, now_src, "uphold") for f in sorted(removed)),
+        ):
+            names = flagged.get(fid, [])
+            share = sum(srcs.get(n, 0.0) for n in names)
+            if share <= 0 or fid not in flags:
+                continue
+            flag, ap = flags[fid], appeals.get(fid)
+            by_appeal = action == "uphold" and ap is not None and ap.decided_at is not None
+            out.append(
+                (
+                    epoch,
+                    ModerationEvent(
+                        at=(ap.decided_at if by_appeal and ap else None)
+                        or flag.decided_at
+                        or flag.raised_at,
+                        flag_id=fid,
+                        kind=flag.kind,
+                        role="source",
+                        action=action,
+                        actor=(ap.decided_by if by_appeal and ap else flag.decided_by) or "",
+                        reason=(ap.decision_reason if by_appeal and ap else flag.decision_reason)
+                        or "",
+                        meaning=_MEANING[("source", action)],
+                        flagged=[n for n in names if n in srcs],
+                        effective_epoch=epoch,
+                        share=share,
+                    ),
+                )
+            )
+    return out

@@ -330,3 +330,22 @@ def test_confirming_a_flag_discounts_what_the_account_gave_and_an_upheld_appeal_
     for account, (trust, _) in before.items():
         assert restored[account][0] == pytest.approx(trust, rel=1e-6, abs=1e-12)
     assert "sanctions" not in (restored[giver][1] or {})
+    # The accounts it fed see why they fell and why they came back.
+    from storage.history_repo import account_history
+
+    engine = make_engine(db_url)
+    with UnitOfWork(make_session_factory(engine)) as uow:
+        fed_one = max(fed, key=lambda a: fed[a])
+        found = account_history(uow.session, fed_one, "global")
+        assert found is not None
+        entries, pending = found
+        assert account_history(uow.session, "nobody.near", "global") is None
+    engine.dispose()
+    assert pending == [] and [h.epoch for h in entries] == [1, 2, 3, 4]
+    assert entries[1].change is not None and entries[1].change < 0
+    (fell,) = [e for e in entries[1].events if e.role == "source"]
+    assert (fell.meaning, fell.flag_id, fell.flagged) == ("reversal", flag.id, [giver])
+    assert fell.reason == "sold its votes" and fell.share == pytest.approx(fed[fed_one])
+    (back,) = [e for e in entries[3].events if e.role == "source"]
+    assert (back.meaning, back.actor, back.reason) == ("restored", "bob", "no proof")
+    assert entries[3].change is not None and entries[3].change > 0
