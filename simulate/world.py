@@ -165,6 +165,12 @@ CAMO_SABOTAGE_P = 0.6  # unrevealed pool items the whole group answers with one 
 CAMO_TRUST_IN = 2.0  # mean honest upvotes, and mean honest endorsements, each member gets
 CAMO_COVER_VOTES = 3.0  # mean upvotes (at least 1) each member gives honest content and labels
 CAMO_COLLUDE = 2  # colluders each member endorses, and colluders it upvotes
+# Bursts (``WorldConfig.bursts``): a crew of fresh accounts acting on one target at once.
+BURST_CREW = (10, 20)  # fresh accounts per burst
+BURST_WINDOW_MS = HOUR_MS  # the crew acts on the target within this window ...
+BURST_LEAD_MS = 3 * DAY_MS  # ... and first appears at most this long before it
+BURST_FROM, BURST_TO = 0.5, 0.9  # the window starts in this part of the world
+BURST_WARMUP = (0, 2)  # upvotes on random honest content when a crew account appears
 
 #: Label spaces per known domain; other domains use the generic ones.
 _LABEL_SPACES: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -190,11 +196,11 @@ _B58_TABLE = bytes(ord(_B58[b % 58]) for b in range(256))
 class WorldConfig:
     """Sizes of the simulated marketplace. Every field has a safe default.
 
-    Fields after ``start_ns`` (``days``, ``nft_mints``, ``camouflage``) are
-    extensions of the agreed API; they default to the behaviour described in
-    ``docs/simulate.md``. ``camouflage`` defaults to 0, and a world without
-    camouflaged attackers is byte-identical to one generated before the field
-    existed (that phase draws nothing from the RNG when it is 0).
+    Fields after ``start_ns`` (``days``, ``nft_mints``, ``camouflage``,
+    ``bursts``) are extensions of the agreed API; they default to the behaviour
+    described in ``docs/simulate.md``. ``camouflage`` and ``bursts`` default to
+    0, and a world without camouflaged attackers or bursts is byte-identical to
+    one generated before the field existed (those phases draw nothing when 0).
     Invalid combinations raise :class:`ValueError` at construction, so a CLI
     reports them before spending time generating.
     """
@@ -215,6 +221,7 @@ class WorldConfig:
     days: float = 21.0
     nft_mints: int = 2
     camouflage: int = 0
+    bursts: int = 0
 
     def __post_init__(self) -> None:
         counts = {
@@ -230,6 +237,7 @@ class WorldConfig:
             "labels_per_item": self.labels_per_item,
             "nft_mints": self.nft_mints,
             "camouflage": self.camouflage,
+            "bursts": self.bursts,
         }
         for name, value in counts.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -261,13 +269,15 @@ class WorldConfig:
     def to_json(self) -> dict[str, Any]:
         """JSON-safe dict (the domains tuple becomes a list).
 
-        ``camouflage`` is left out when 0, so truth files of worlds without
-        camouflage stay byte-identical to those written before the field existed.
+        ``camouflage`` and ``bursts`` are left out when 0, so truth files of worlds
+        without them stay byte-identical to those written before the fields existed.
         """
         out = asdict(self)
         out["domains"] = list(self.domains)
         if not self.camouflage:
             del out["camouflage"]
+        if not self.bursts:
+            del out["bursts"]
         return out
 
     @classmethod
@@ -302,6 +312,9 @@ class GroundTruth:
     mean of 1/|label space| over the items they labeled) and camouflaged
     attackers (the share of their labels that agree with gold).
     ``camouflaged`` is empty in truth files written before the field existed.
+    ``burst_accounts`` are the fresh accounts of every burst crew (malicious);
+    ``burst_targets[i]`` is the honest account burst ``i`` acted on (honest, not
+    malicious, like a serial voter's target); both empty without bursts.
     """
 
     honest: list[str]
@@ -314,6 +327,8 @@ class GroundTruth:
     gold: dict[str, dict[str, str]] = field(default_factory=dict)
     skill: dict[str, float] = field(default_factory=dict)
     camouflaged: list[str] = field(default_factory=list)
+    burst_accounts: list[str] = field(default_factory=list)
+    burst_targets: list[str] = field(default_factory=list)
 
     def malicious(self) -> set[str]:
         """Accounts whose behaviour is an attack: the positives for detectors."""
@@ -323,11 +338,13 @@ class GroundTruth:
             | set(self.ring)
             | set(self.serial_voters)
             | set(self.camouflaged)
+            | set(self.burst_accounts)
         )
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-safe dict; see ``docs/simulate.md`` for the format
-        (``camouflaged`` appears only when non-empty)."""
+        (``camouflaged``, ``burst_accounts`` and ``burst_targets`` appear only when
+        non-empty)."""
         return {
             "honest": list(self.honest),
             "seeds": list(self.seeds),
@@ -340,6 +357,8 @@ class GroundTruth:
             "skill": dict(self.skill),
             # Only when there are any: older readers and older files stay as they were.
             **({"camouflaged": list(self.camouflaged)} if self.camouflaged else {}),
+            **({"burst_accounts": list(self.burst_accounts)} if self.burst_accounts else {}),
+            **({"burst_targets": list(self.burst_targets)} if self.burst_targets else {}),
         }
 
     @classmethod
@@ -359,6 +378,8 @@ class GroundTruth:
             },
             skill={str(a): float(s) for a, s in data["skill"].items()},
             camouflaged=list(data.get("camouflaged", [])),
+            burst_accounts=list(data.get("burst_accounts", [])),
+            burst_targets=list(data.get("burst_targets", [])),
         )
 
 
@@ -519,6 +540,11 @@ class _Sim:
         # when honest content is retracted.
         self.revealed: dict[str, tuple[int, frozenset[str]]] = {}
         self.retracted: set[str] = set()
+        # Bursts draw from a stream of their own (and run last), so a world without
+        # them is exactly the world generated before they existed.
+        self.brng = random.Random(f"{config.seed}/bursts")
+        self.burst_crew: list[str] = []
+        self.burst_targets: list[str] = []
 
     # ---- primitives -------------------------------------------------------
 
@@ -1343,6 +1369,72 @@ class _Sim:
                     t, VOTES_CONTRACT, who, "vote_cast", [self._vote(who, "account", e, 1, None)]
                 )
 
+    def bursts(self) -> None:
+        """Bursts: each a crew of fresh accounts acting on one honest target at once.
+
+        For each burst, a target (an honest non-moderator account, a different one per
+        burst while there are enough) and a crew of ``BURST_CREW`` fresh accounts
+        ``bst000.near``...; the window starts between ``BURST_FROM`` and ``BURST_TO``
+        of the world. Each crew account first appears within ``BURST_LEAD_MS`` before
+        the window (0-2 upvotes on random honest content, else its first act is the
+        burst), then, inside ``BURST_WINDOW_MS``, upvotes or endorses the target's
+        account and upvotes one or two of its content items (never retracted ones, and
+        only items authored before the window).
+
+        Runs after every other phase, from a random stream of its own, and returns
+        before touching it when ``bursts`` is 0: a world without bursts is exactly the
+        world generated before this phase existed, and a world with bursts contains
+        every data item of the same config without them.
+        """
+        if not self.cfg.bursts or not self.honest:
+            return
+        with self._stream(self.brng):
+            self._bursts()
+
+    def _bursts(self) -> None:
+        c, rng = self.cfg, self.rng
+        pool = self.honest[c.seeds :] or self.honest
+        if c.bursts <= len(pool):
+            targets = rng.sample(pool, c.bursts)
+        else:
+            targets = [rng.choice(pool) for _ in range(c.bursts)]
+        live = [
+            ct
+            for ct in self.contents
+            if ct.kind == "honest" and ct.content_id not in self.retracted
+        ]
+        for target in targets:
+            w = rng.randrange(int(self.span * BURST_FROM), int(self.span * BURST_TO))
+            theirs = [ct for ct in live if target in ct.authors and ct.t < w]
+            crew = [
+                f"bst{len(self.burst_crew) + k:03d}.near" for k in range(rng.randint(*BURST_CREW))
+            ]
+            self.burst_crew.extend(crew)
+            self.burst_targets.append(target)
+            for who in crew:
+                born = w - self._u(0, BURST_LEAD_MS)
+                seen = [ct for ct in live if ct.t < born]
+                for _ in range(rng.randint(*BURST_WARMUP) if seen else 0):
+                    ct = rng.choice(seen)
+                    self._emit(
+                        born + self._u(0, HOUR_MS),
+                        VOTES_CONTRACT,
+                        who,
+                        "vote_cast",
+                        [self._vote(who, "content", ct.content_id, 1, None)],
+                    )
+                t = w + self._u(0, BURST_WINDOW_MS)
+                if rng.random() < 0.5:
+                    item = {"endorser": who, "endorsee": target}
+                    self._emit(t, VOTES_CONTRACT, who, "endorsed", [item])
+                else:
+                    vote = self._vote(who, "account", target, 1, None)
+                    self._emit(t, VOTES_CONTRACT, who, "vote_cast", [vote])
+                for ct in rng.sample(theirs, min(len(theirs), rng.randint(1, 2))):
+                    t = w + self._u(0, BURST_WINDOW_MS)
+                    vote = self._vote(who, "content", ct.content_id, 1, None)
+                    self._emit(t, VOTES_CONTRACT, who, "vote_cast", [vote])
+
     # ---- assembly --------------------------------------------------------------
 
     def messages(self) -> list[SimMessage]:
@@ -1395,6 +1487,8 @@ class _Sim:
             gold={t.task_id: dict(t.gold) for t in self.tasks},
             skill=dict(self.skill),
             camouflaged=list(self.camo),
+            burst_accounts=list(self.burst_crew),
+            burst_targets=list(self.burst_targets),
         )
 
 
@@ -1433,7 +1527,8 @@ def generate(config: WorldConfig) -> World:
     sim.vote_ring()
     sim.serial_voting()
     sim.retractions_and_nfts()
-    sim.camouflage()  # last, and a no-op without camouflaged accounts: see the method
+    sim.camouflage()  # a no-op without camouflaged accounts: see the method
+    sim.bursts()  # last, its own stream, a no-op without bursts: see the method
     return World(messages=sim.messages(), truth=sim.truth(), config=config)
 
 

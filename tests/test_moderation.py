@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, func, select, text, update
@@ -349,3 +350,47 @@ def test_confirming_a_flag_discounts_what_the_account_gave_and_an_upheld_appeal_
     (back,) = [e for e in entries[3].events if e.role == "source"]
     assert (back.meaning, back.actor, back.reason) == ("restored", "bob", "no proof")
     assert entries[3].change is not None and entries[3].change > 0
+
+
+def test_two_moderators_deciding_at_once_one_wins(db_url: str) -> None:
+    import threading
+
+    apply_world(db_url)
+    engine = make_engine(db_url)
+    writer = make_session_factory(engine, writer=True)
+    for _ in range(3):
+        flag = service.raise_flag(
+            writer, moderator="alice", kind="manual", accounts=["sp000.near"], reason="r",
+            moderators=MODS,
+        )  # fmt: skip
+        barrier = threading.Barrier(2)
+        outcomes: list[str] = []
+
+        def act(
+            fn: Any,
+            who: str,
+            flag_id: int = flag.id,
+            barrier: threading.Barrier = barrier,
+            outcomes: list[str] = outcomes,
+        ) -> None:
+            barrier.wait()
+            try:
+                fn(writer, flag_id, moderator=who, reason="r", moderators=MODS)
+                outcomes.append("ok")
+            except IllegalTransition:
+                outcomes.append("refused")
+
+        threads = [
+            threading.Thread(target=act, args=(service.confirm, "bob")),
+            threading.Thread(target=act, args=(service.dismiss, "carol")),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == ["ok", "refused"]
+        final = service.show(writer, flag.id)
+        assert final.status in ("confirmed", "dismissed")
+        decided = {"confirmed": "confirm", "dismissed": "dismiss"}[final.status]
+        assert [e["action"] for e in final.audit] == ["raise", decided]
+    engine.dispose()

@@ -715,3 +715,84 @@ def test_the_number_of_sybils_changes_nothing_else() -> None:
     large, duped_large = rest(40)
     assert small == large
     assert len(duped_small) == 3 and duped_small == duped_large
+
+
+# ---------------------------------------------------------------- bursts
+
+
+BURSTS = dataclasses.replace(PRESETS["small"], seed=5, bursts=3)
+
+
+@pytest.fixture(scope="module")
+def bursty() -> World:
+    return generate(BURSTS)
+
+
+def test_bursts_default_to_none_and_leave_files_unchanged() -> None:
+    assert WorldConfig().bursts == 0 and all(p.bursts == 0 for p in PRESETS.values())
+    world = generate(PRESETS["tiny"])
+    assert world.truth.burst_accounts == [] and world.truth.burst_targets == []
+    doc = world.truth.to_json()
+    assert "burst_accounts" not in doc and "burst_targets" not in doc
+    assert "bursts" not in world.config.to_json()
+    assert GroundTruth.from_json(doc) == world.truth
+    with pytest.raises(ValueError, match="bursts"):
+        WorldConfig(bursts=-1)
+
+
+def test_burst_world_is_deterministic_and_well_formed(bursty: World, tmp_path: Path) -> None:
+    assert jsonl_bytes(bursty, tmp_path, "a") == jsonl_bytes(generate(BURSTS), tmp_path, "b")
+    test_data_items_match_events_table(bursty)
+    test_idempotency_keys_unique_and_receipts_coherent(bursty)
+    test_causal_order(bursty)
+    test_no_self_interactions(bursty)
+    test_blocks_monotone_and_plausibly_spaced(bursty)
+    t = bursty.truth
+    assert GroundTruth.from_json(json.loads(json.dumps(t.to_json()))) == t
+    assert WorldConfig.from_json(bursty.config.to_json()) == BURSTS
+    assert len(t.burst_targets) == 3 and len(set(t.burst_targets)) == 3
+    assert set(t.burst_targets) <= set(t.honest) - set(t.seeds)
+    assert 30 <= len(t.burst_accounts) <= 60
+    assert t.burst_accounts == [f"bst{i:03d}.near" for i in range(len(t.burst_accounts))]
+    assert set(t.burst_accounts) <= t.malicious()
+    assert not set(t.burst_targets) & t.malicious()
+
+
+def test_bursts_only_add_events_by_their_crews(bursty: World) -> None:
+    base = generate(dataclasses.replace(BURSTS, bursts=0))
+    before, after = _data_items(base), _data_items(bursty)
+    assert not before - after, "a world without bursts is a sub-world"
+    crew = set(bursty.truth.burst_accounts)
+    added = list((after - before).elements())
+    assert added
+    for raw in added:
+        event, it = json.loads(raw)
+        assert event in ("vote_cast", "endorsed") and (it.get("voter") or it["endorser"]) in crew
+    t0, t1 = base.truth.to_json(), bursty.truth.to_json()
+    assert t1.pop("burst_accounts") == bursty.truth.burst_accounts
+    assert t1.pop("burst_targets") == bursty.truth.burst_targets
+    assert t0 == t1
+
+
+def test_each_crew_is_fresh_and_acts_on_its_target_within_an_hour(bursty: World) -> None:
+    edges_at: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    authors = {it["content_id"]: it["authors"] for it in renown_items(bursty, "content_authored")}
+    for m, env, _, it in items(bursty):
+        who = it.get("voter") or it.get("endorser")
+        if who and who.startswith("bst"):
+            if env["event"] == "endorsed":
+                owners = [it["endorsee"]]
+            elif it["target_kind"] == "account":
+                owners = [it["target"]]
+            else:
+                owners = authors[it["target"]]
+            for o in owners:
+                edges_at[who].append((m.value["block_timestamp"], o))
+    hour, lead = 3600 * 10**9, 3 * 86_400 * 10**9 + 3600 * 10**9
+    for target in bursty.truth.burst_targets:
+        crew = [c for c, acts in edges_at.items() if any(o == target for _, o in acts)]
+        assert len(crew) >= 10
+        on_target = [ts for c in crew for ts, o in edges_at[c] if o == target]
+        assert max(on_target) - min(on_target) <= hour
+        first = min(ts for c in crew for ts, _ in edges_at[c])
+        assert min(on_target) - first <= lead
