@@ -32,6 +32,8 @@ def world_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.setenv("RENOWN_DATABASE_URL", url)
     monkeypatch.setenv("RENOWN_SEEDS", ",".join(world.truth.seeds))
     monkeypatch.setenv("RENOWN_MODERATORS", "alice,bob")
+    # The detectors' accuracy is tested elsewhere; here a known queue of two flags.
+    monkeypatch.setenv("RENOWN_DETECTORS", "serial_voting,vote_ring")
     return {
         "voter": world.truth.serial_voters[0],
         "target": world.truth.serial_targets[0],

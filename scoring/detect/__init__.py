@@ -15,17 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from scoring.detect import burst, sybil
+from scoring.detect import burst, spam, sybil
 from scoring.detect.burst import BURST
 from scoring.detect.finding import Finding
 from scoring.detect.inputs import DetectorInput
 from scoring.detect.rings import VOTE_RING, vote_rings
 from scoring.detect.serial import SERIAL_VOTING, serial_voting
+from scoring.detect.spam import LABEL_SPAM
 from scoring.detect.sybil import SYBIL_CLUSTER
 
 __all__ = [
     "BURST",
     "DETECTORS",
+    "LABEL_SPAM",
     "SERIAL_VOTING",
     "SYBIL_CLUSTER",
     "VOTE_RING",
@@ -40,6 +42,7 @@ Detector = Callable[[DetectorInput], list[Finding]]
 
 DETECTORS: dict[str, Detector] = {
     BURST: burst.run,
+    LABEL_SPAM: spam.run,
     SYBIL_CLUSTER: sybil.run,
     SERIAL_VOTING: lambda inp: serial_voting(inp.evidence),
     VOTE_RING: lambda inp: vote_rings(
