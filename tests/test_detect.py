@@ -177,3 +177,35 @@ def test_the_simulated_vote_ring_is_found_and_nobody_else(seed: int) -> None:
     signed = signed_edges(apply_label_quality(ev, labels, quality), half_life_days=180)
     found = vote_rings(signed.trust, world.truth.seeds)
     assert [set(f.accounts) for f in found] == [set(world.truth.ring)]
+
+
+def test_serial_voting_keys_do_not_overflow_at_a_million_accounts() -> None:
+    """Pair keys of accounts near the end of a 1M-account index times a year of seconds
+    overflowed int64 (millions of false findings at scale): one serial voter at the end of
+    the index among honest voters spread over it gives exactly one finding."""
+    n = 1_000_000
+    names = [f"a{i:07d}" for i in range(n)]
+    rng = np.random.default_rng(3)
+    k = 20_000
+    src = rng.integers(0, n, k)  # keys across the whole range: the overflow wraps mid-way
+    dst = rng.integers(0, n, k)
+    ts = rng.integers(0, 365 * 86_400, k) * 10**9  # a year: honest, spread out
+    burst_src = np.full(12, n - 1)
+    burst_dst = np.full(12, n - 2)
+    burst_ts = 100 * 86_400 * 10**9 + np.arange(12) * 60 * 10**9
+    m = k + 12
+    ev = Evidence(
+        names,
+        ["general"],
+        np.concatenate([src, burst_src]).astype(np.int32),
+        np.concatenate([dst, burst_dst]).astype(np.int32),
+        np.full(m, KINDS.index("vote_account"), np.int8),
+        np.ones(m, np.int8),
+        np.ones(m),
+        np.concatenate([ts, burst_ts]).astype(np.int64),
+        np.zeros(m, np.int32),
+    )
+    found = serial_voting(ev)
+    assert [(f.accounts, f.evidence["target"], f.evidence["votes"]) for f in found] == [
+        ((names[n - 1],), names[n - 2], 12)
+    ]

@@ -87,8 +87,13 @@ def serial_voting(
         return order, end - np.arange(order.size)
 
     pair = src * n_acc + dst
-    order_p, n_pair = counts(pair)
-    order_v, n_voter = counts(src)
+    # Dense group numbers (< number of upvotes) keep ``group * stride + ts`` inside int64:
+    # pair keys reach n_acc**2 (1e12 at 1M accounts) and times 3e7 s a year, whose product
+    # overflowed and made millions of false findings (found by bench/detect_cost.py).
+    _, pair_group = np.unique(pair, return_inverse=True)
+    _, voter_group = np.unique(src, return_inverse=True)
+    order_p, n_pair = counts(pair_group.astype(np.int64))
+    order_v, n_voter = counts(voter_group.astype(np.int64))
     # The voter's count for the same window start, aligned to the pair ordering.
     voter_at = np.empty(up.size, dtype=np.int64)
     voter_at[order_v] = n_voter
