@@ -170,3 +170,29 @@ def test_the_simulated_bursts_are_found_and_nobody_else(seed: int) -> None:
 def test_an_honest_simulated_world_gives_nothing() -> None:
     world, ev, labels = simulated(dataclasses.replace(_clean(PRESETS["small"]), seed=1))
     assert run(_input(ev, labels, world.truth.seeds)) == []
+
+
+def test_a_popular_target_drawing_first_time_voters_all_day_is_no_burst() -> None:
+    """A viral account: 12 distinct brand-new voters every hour for ten days. Each hour
+    alone holds more than min_actors new actors, but that is the target's usual stream;
+    a crew of 60 in one hour on top of it still stands out."""
+    hour = 3_600 * 10**9
+    stream: list[Row] = []
+    k = 0
+    for h in range(3 * 24, 13 * 24):
+        for j in range(12):
+            who = f"fan{k:05d}"
+            k += 1
+            t = h * hour + j * 4 * MIN
+            stream.append((who, OLD[k % len(OLD)], "vote_content", 1, t - 1))  # first seen
+            stream.append((who, "star", "vote_account", 1, t))
+    assert bursts(votes(platform() + stream)) == []
+    attacked = (
+        platform() + stream + crew(60, born=10 * DAY, start=10 * DAY + hour // 2, step=MIN // 2)
+    )
+    found = bursts(votes(attacked))
+    assert len(found) == 1
+    assert {f"new{i:02d}" for i in range(60)} <= set(found[0].accounts)
+    assert found[0].evidence["usual_new_actors_per_window"] > 5  # the stream, 12 an hour
+    with pytest.raises(ValueError, match="surge_z"):
+        bursts(votes(platform()), surge_z=-1)
