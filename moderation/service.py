@@ -90,6 +90,7 @@ class FlagView:
     decision_reason: str | None
     trust_factor: float | None
     label_factor: float | None
+    score_factor: float | None
     appeal: dict[str, Any] | None = None
     audit: list[dict[str, Any]] = field(default_factory=list)
 
@@ -163,6 +164,7 @@ def _view(
         decision_reason=flag.decision_reason,
         trust_factor=flag.trust_factor,
         label_factor=flag.label_factor,
+        score_factor=flag.score_factor,
         appeal=appeal_json,
         audit=audit,
     )
@@ -343,7 +345,7 @@ def _decide_flag(
     reason: str,
     moderators: Collection[str],
     clock: Clock,
-    factors: tuple[float | None, float | None] = (None, None),
+    factors: tuple[float | None, float | None, float | None] = (None, None, None),
 ) -> FlagView:
     _actor(moderator)
     at = clock()
@@ -356,11 +358,16 @@ def _decide_flag(
             trust, label = default_factors(flag.kind)
             trust = trust if factors[0] is None else factors[0]
             label = label if factors[1] is None else factors[1]
-            for name, value in (("trust factor", trust), ("label factor", label)):
+            score = 1.0 if factors[2] is None else factors[2]
+            for name, value in (
+                ("trust factor", trust),
+                ("label factor", label),
+                ("score factor", score),
+            ):
                 if not 0.0 <= value <= 1.0:
                     raise ModerationError(f"{name} must lie in [0, 1], got {value}")
-            flag.trust_factor, flag.label_factor = trust, label
-            details = {"trust_factor": trust, "label_factor": label}
+            flag.trust_factor, flag.label_factor, flag.score_factor = trust, label, score
+            details = {"trust_factor": trust, "label_factor": label, "score_factor": score}
         flag.status = after
         flag.decided_by, flag.decided_at, flag.decision_reason = moderator, at, reason.strip()
         flags_repo.add_audit(
@@ -389,10 +396,12 @@ def confirm(
     moderators: Collection[str],
     trust_factor: float | None = None,
     label_factor: float | None = None,
+    score_factor: float | None = None,
     clock: Clock = _now,
 ) -> FlagView:
     """Confirm an open flag; its accounts are sanctioned from the next epoch with the
-    kind's default factors (scoring.sanctions.DEFAULT_FACTORS) unless given."""
+    kind's default factors (scoring.sanctions.DEFAULT_FACTORS) unless given; the score
+    factor (their own trust kept) is 1 unless given."""
     return _decide_flag(
         sessions,
         flag_id,
@@ -401,7 +410,7 @@ def confirm(
         reason,
         moderators,
         clock,
-        (trust_factor, label_factor),
+        (trust_factor, label_factor, score_factor),
     )
 
 

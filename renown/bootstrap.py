@@ -220,6 +220,7 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
         group_retention=settings.closed_group_retention or None,
         distrust_passes=settings.distrust_passes,
         outgoing=sanctions.outgoing(),
+        held=sanctions.held(),
     )
     rows = results
     _explain_sanctions(rows, sanctions)

@@ -300,7 +300,7 @@ def cmd_flags(args: argparse.Namespace) -> int:
             view = moderation.confirm(
                 w, args.flag, moderator=args.moderator, reason=args.reason,
                 moderators=moderators, trust_factor=args.trust_factor,
-                label_factor=args.label_factor,
+                label_factor=args.label_factor, score_factor=args.score_factor,
             )  # fmt: skip
         elif action == "dismiss":
             view = moderation.dismiss(
@@ -610,6 +610,9 @@ def _flags_parser(p: argparse.ArgumentParser) -> None:
     q.add_argument("--reason", required=True)
     q.add_argument("--trust-factor", type=float, help="share of trust they still pass on")
     q.add_argument("--label-factor", type=float, help="weight of their labels")
+    q.add_argument(
+        "--score-factor", type=float, help="share of their own trust they keep (default 1)"
+    )
     q = action("dismiss", "dismiss an open flag (final)")
     q.add_argument("--moderator", required=True, help=moderator_help)
     q.add_argument("--reason", required=True)

@@ -105,6 +105,15 @@ def explain_text(row: AccountScore, *, epoch: int, accounts_in_domain: int) -> s
             "so what they give each other does not count; only trust from outside the group "
             "does. Vouching for accounts outside the group lifts this (docs/scoring.md)."
         )
+    for s in data.get("sanctions", []):
+        kept = float(s.get("score_factor", 1.0))
+        lines.append(
+            f"Moderation: flag #{s['flag']} ({s['kind']}) is confirmed against this account "
+            f"({s['reason']}): it passes on {100 * float(s['trust_factor']):.0f}% of its trust"
+            + (f", keeps {100 * kept:.0f}% of its own" if kept < 1 else "")
+            + (", its labels do not count" if float(s["label_factor"]) == 0 else "")
+            + ". An appeal (renown flags appeal) is decided by another moderator."
+        )
     return "\n".join(lines)
 
 
@@ -190,9 +199,11 @@ def flag_text(v: Any) -> str:
     if v.decided_by:
         lines.append(f"decided by {v.decided_by} at {_iso(v.decided_at)}: {v.decision_reason}")
     if v.trust_factor is not None:
+        kept = 1.0 if v.score_factor is None else v.score_factor
         lines.append(
             f"effect while confirmed: outgoing trust x{v.trust_factor:g}, "
-            f"label weight x{v.label_factor:g} (from the next epoch)"
+            f"label weight x{v.label_factor:g}, own score x{kept:g} "
+            "(from the next epoch)"
         )
     lines += ["", "evidence:", evidence_text(v.evidence)]
     if v.appeal:

@@ -145,7 +145,9 @@ def _tracked_matrix(
     indptr = np.zeros(n + 1, dtype=dtype)
     np.cumsum(np.bincount(pairs >> _KEY_SHIFT, minlength=n), out=indptr[1:])
     matrix = _csr(
-        _sums(inverse, weight[keep], pairs.size), (pairs & _KEY_MASK).astype(dtype), indptr,
+        _sums(inverse, weight[keep], pairs.size),
+        (pairs & _KEY_MASK).astype(dtype),
+        indptr,
         (n, n),
     )
     slots = np.full(src.shape[0], -1, dtype=np.int64)
@@ -231,8 +233,10 @@ class IncrementalTrust:
             base = summed_matrix(n, src_a, dst_a, w_a)
             dtype = _index_dtype(n, base.nnz)
             self._base = _csr(
-                base.data, base.indices.astype(dtype, copy=False),
-                base.indptr.astype(dtype, copy=False), (n, n),
+                base.data,
+                base.indices.astype(dtype, copy=False),
+                base.indptr.astype(dtype, copy=False),
+                (n, n),
             )
         self._out = _sums(self._base.indices, self._base.data, n)
         self._clear_delta()
@@ -480,9 +484,7 @@ class IncrementalTrust:
         slots = self._slots[: self._n_edges]
         valid = slots >= 0
         base = self._base
-        total: np.ndarray = _sums(
-            slots[valid], w[valid], base.nnz + self._dkey.size
-        )
+        total: np.ndarray = _sums(slots[valid], w[valid], base.nnz + self._dkey.size)
         base.data[:] = total[: base.nnz]
         self._dw = total[base.nnz :].copy()
         out = _sums(base.indices, base.data, self._n)

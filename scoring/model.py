@@ -89,12 +89,14 @@ def _score_graph(
     group_retention: float | None = DEFAULT_RETENTION,
     distrust_passes: int = DEFAULT_DISTRUST_PASSES,
     outgoing: np.ndarray | None = None,
+    held: np.ndarray | None = None,
 ) -> list[AccountScore]:
     """Propagate on one graph, compacted to the accounts it involves, cut its closed
     groups, then apply distrust.
 
     ``negative`` holds this graph's distrust edges (src, dst, weight) in account indices;
-    ``outgoing`` the share of its trust each account (by index) may pass on.
+    ``outgoing`` the share of its trust each account (by index) may pass on, ``held``
+    the share of its own trust it keeps at the end.
     """
     # Compacted to the accounts present: per-domain runs cost what the domain holds.
     present, local = compact_index(len(ids), src, dst, seed_idx)
@@ -146,6 +148,10 @@ def _score_graph(
         propagated = trust
         taken = trust - adjusted
         trust = adjusted
+    if held is not None:
+        # A moderator's score factor, after everything else: what the account keeps of
+        # its own trust; nothing flows on from the cut (its outgoing is decided above).
+        trust = trust * held[present]
     explained = (
         _explanations(
             names,
@@ -344,6 +350,7 @@ def score_accounts(
     group_retention: float | None = DEFAULT_RETENTION,
     distrust_passes: int = DEFAULT_DISTRUST_PASSES,
     outgoing: Mapping[str, float] | None = None,
+    held: Mapping[str, float] | None = None,
 ) -> list[AccountScore]:
     """Score every account globally and in each domain.
 
@@ -382,6 +389,13 @@ def score_accounts(
         1: distrust is applied once after propagation. 2 or more: after each
         application, propagate again with every account passing on only the share of its
         trust distrust left it, then apply distrust again (docs/scoring.md).
+    outgoing : mapping of account to float in [0, 1], optional
+        The share of its trust an account may pass on (confirmed moderation flags,
+        :mod:`scoring.sanctions`); accounts left out pass on all of it. The held-back
+        share returns to the seeds. Applied in every graph, before the closed-group cut.
+    held : mapping of account to float in [0, 1], optional
+        The share of its own final trust an account keeps (a moderator's score factor);
+        applied last, so ranks and percentiles reflect it.
 
     Returns
     -------
@@ -433,12 +447,8 @@ def score_accounts(
         seed_list.append(index[account])
     seed_idx = np.asarray(seed_list, dtype=np.intp)
     src, dst = edges.src, edges.dst
-    out_vec: np.ndarray | None = None
-    if outgoing:
-        bad = {a: f for a, f in outgoing.items() if not 0.0 <= f <= 1.0}
-        if bad:
-            raise ValueError(f"outgoing factors must lie in [0, 1]: {bad}")
-        out_vec = np.fromiter((outgoing.get(a, 1.0) for a in ids), np.float64, count=len(ids))
+    out_vec = _factor_vector(ids, outgoing, "outgoing")
+    held_vec = _factor_vector(ids, held, "held")
     if distrust is not None:
         distrust.validate()
         if distrust.accounts != edges.accounts or distrust.domains != edges.domains:
@@ -462,6 +472,7 @@ def score_accounts(
         group_retention=group_retention,
         distrust_passes=distrust_passes,
         outgoing=out_vec,
+        held=held_vec,
     )
 
     # One stable sort by domain instead of a full-table mask per domain.
@@ -492,9 +503,22 @@ def score_accounts(
                 group_retention=group_retention,
                 distrust_passes=distrust_passes,
                 outgoing=out_vec,
+                held=held_vec,
             )
         )
     return results
+
+
+def _factor_vector(
+    ids: list[str], factors: Mapping[str, float] | None, name: str
+) -> np.ndarray | None:
+    """Per account of ``ids``, its factor (1 when not given); None when none is given."""
+    if not factors:
+        return None
+    bad = {a: f for a, f in factors.items() if not 0.0 <= f <= 1.0}
+    if bad:
+        raise ValueError(f"{name} factors must lie in [0, 1]: {bad}")
+    return np.fromiter((factors.get(a, 1.0) for a in ids), np.float64, count=len(ids))
 
 
 def _domain_rows(table: EdgeTable, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -355,8 +355,9 @@ class BlockProduct:
                     per_row[r + 1] += np.diff(c.indptr)
                 cumulative += np.cumsum(per_row)
             total = int(cumulative[-1])
-            inner = [int(np.searchsorted(cumulative, total * k // threads))
-                     for k in range(1, threads)]
+            inner = [
+                int(np.searchsorted(cumulative, total * k // threads)) for k in range(1, threads)
+            ]
         else:
             inner = []
         cuts = sorted({0, rows, *(min(max(c, 0), rows) for c in inner)})
@@ -447,7 +448,6 @@ def product(
     """
     nnz = sum(int(m.nnz) for m in matrices) + sum(int(c.nnz) for _, c in row_subsets)
     return BlockProduct(matrices, thread_count(nnz, threads, min_nnz), row_subsets)
-
 
 
 # --------------------------------------------------------------------------- the iteration

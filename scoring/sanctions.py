@@ -12,6 +12,11 @@ accounts stays its own. So a sanction has two factors, both in [0, 1]:
 * ``label_factor``: the weight of its labels. 0 drops its labels from the labeler-quality
   estimate (they no longer shape the consensus nor other labelers' quality); any factor
   scales the trust its labels earn (accepted reviews, label upvotes, agreement).
+* ``score_factor`` (1 unless a moderator chooses otherwise): the share of its *own* trust
+  the account keeps after propagation, so its score, rank and percentile fall. Not the
+  issue's default (a flag takes what an account gives, not what it was given), but the
+  lever a marketplace asks for once a sybil or a ring member is confirmed: measured in
+  docs/accuracy.md ("Detection").
 
 An account under several confirmed flags gets the smallest factor of each kind. An upheld
 appeal removes the flag's sanction from the next epoch on: nothing here is permanent, the
@@ -66,9 +71,10 @@ class Sanction:
     trust_factor: float
     label_factor: float
     reason: str
+    score_factor: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("trust_factor", "label_factor"):
+        for name in ("trust_factor", "label_factor", "score_factor"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], got {value}")
@@ -79,6 +85,7 @@ class Sanction:
             "kind": self.kind,
             "trust_factor": self.trust_factor,
             "label_factor": self.label_factor,
+            "score_factor": self.score_factor,
             "reason": self.reason,
         }
 
@@ -106,6 +113,14 @@ class Sanctions:
         for s in self.items:
             if s.trust_factor < 1.0:
                 out[s.account] = min(out.get(s.account, 1.0), s.trust_factor)
+        return out
+
+    def held(self) -> dict[str, float]:
+        """Account -> the smallest score factor of its sanctions (those below 1 only)."""
+        out: dict[str, float] = {}
+        for s in self.items:
+            if s.score_factor < 1.0:
+                out[s.account] = min(out.get(s.account, 1.0), s.score_factor)
         return out
 
     def labels(self) -> dict[str, float]:

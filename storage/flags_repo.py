@@ -245,6 +245,7 @@ def active_sanctions(session: Session) -> Sanctions:
             Flag.trust_factor,
             Flag.label_factor,
             Flag.decision_reason,
+            Flag.score_factor,
         )
         .join(FlagAccount, FlagAccount.flag_id == Flag.id)
         .join(Account, Account.id == FlagAccount.account_id)
@@ -258,6 +259,7 @@ def active_sanctions(session: Session) -> Sanctions:
             trust_factor=1.0 if tf is None else float(tf),
             label_factor=1.0 if lf is None else float(lf),
             reason=reason or "",
+            score_factor=1.0 if sf is None else float(sf),
         )
-        for fid, kind, name, tf, lf, reason in rows
+        for fid, kind, name, tf, lf, reason, sf in rows
     )

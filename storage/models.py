@@ -381,7 +381,8 @@ class Flag(Base):
     already flagged, whatever became of the flag, is not raised again; hand-raised flags
     have none. ``trust_factor`` and ``label_factor`` are fixed when the flag is confirmed:
     the share of their trust the flagged accounts may still pass on, and the weight of
-    their labels, from the next epoch until an appeal is upheld.
+    their labels, from the next epoch until an appeal is upheld; ``score_factor`` the
+    share of their own trust they keep (1 unless the moderator chose otherwise).
     """
 
     __tablename__ = "flags"
@@ -403,6 +404,7 @@ class Flag(Base):
     decision_reason: Mapped[str | None] = mapped_column(Text)
     trust_factor: Mapped[float | None] = mapped_column(Float)
     label_factor: Mapped[float | None] = mapped_column(Float)
+    score_factor: Mapped[float | None] = mapped_column(Float)
 
 
 class FlagAccount(Base):

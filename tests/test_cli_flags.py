@@ -83,6 +83,10 @@ def test_a_moderator_works_the_queue_and_a_contributor_reads_the_history(
     assert code == 0 and "confirmed" in out and "outgoing trust x0" in out
     code, out, _ = run(capsys, "score")
     assert f"confirmed flags applied: #{sid}" in out and "0 new flag(s)" in out
+    code, out, _ = run(capsys, "explain", world_db["voter"])
+    assert code == 0
+    assert f"Moderation: flag #{sid} (serial_voting) is confirmed against this account" in out
+    assert "passes on 0% of its trust" in out and "54 votes in a day" in out
     code, out, _ = run(capsys, "flags", "appeal", sid, "--account", world_db["voter"],
                        "--statement", "I am a fan")  # fmt: skip
     assert code == 0 and "appealed" in out

@@ -278,7 +278,12 @@ def test_confirming_a_flag_discounts_what_the_account_gave_and_an_upheld_appeal_
     )
     voter, target = world.truth.serial_voters[0], world.truth.serial_targets[0]
     seeds = set(world.truth.seeds)
-    settings = Settings(database_url=db_url, seeds=world.truth.seeds, moderators=list(MODS))
+    settings = Settings(
+        database_url=db_url,
+        seeds=world.truth.seeds,
+        moderators=list(MODS),
+        detectors=["serial_voting"],  # a known queue; the detectors are tested elsewhere
+    )
     db = bootstrap.open_database(settings)
     try:
         first = bootstrap.run_scoring(settings, db)
@@ -325,7 +330,7 @@ def test_confirming_a_flag_discounts_what_the_account_gave_and_an_upheld_appeal_
     assert after[giver][0] == pytest.approx(before[giver][0], rel=0.1)
     assert after[giver][1]["sanctions"] == [  # type: ignore[index]
         {"flag": flag.id, "kind": "manual", "trust_factor": 0.0, "label_factor": 1.0,
-         "reason": "sold its votes"}
+         "score_factor": 1.0, "reason": "sold its votes"}
     ]  # fmt: skip
     # Restored: the scores of the first epoch, to the propagation's tolerance.
     for account, (trust, _) in before.items():

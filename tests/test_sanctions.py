@@ -112,3 +112,23 @@ def test_label_trust_and_distrust_are_scaled() -> None:
     distrust = EdgeTable.from_records([("spam", "rev", 1.0, "d"), ("other", "rev", 2.0, "d")])
     scaled = s.scale_distrust(distrust)
     assert scaled.n_edges == 1 and scaled.weight.tolist() == [2.0]
+
+
+def test_a_score_factor_lowers_the_accounts_own_trust_and_rank_only() -> None:
+    base = score_accounts(CHAIN, ["seed"])
+    cut = score_accounts(CHAIN, ["seed"], outgoing={"a": 0.0}, held={"a": 0.0})
+    only_out = score_accounts(CHAIN, ["seed"], outgoing={"a": 0.0})
+
+    def glob(rows: list) -> dict[str, object]:  # type: ignore[type-arg]
+        return {r.account: r for r in rows if r.domain == "global"}
+
+    b, c, o = glob(base), glob(cut), glob(only_out)
+    assert c["a"].trust == 0.0 and c["a"].rank == 4  # type: ignore[attr-defined]
+    for other in ("seed", "b", "c"):  # the others are as with the outgoing factor alone
+        assert c[other].trust == pytest.approx(o[other].trust)  # type: ignore[attr-defined]
+    assert b["a"].rank < 4  # type: ignore[attr-defined]
+    s = Sanctions.of([Sanction(1, "sybil_cluster", "a", 0.0, 0.0, "r", score_factor=0.25)])
+    assert s.held() == {"a": 0.25}
+    assert Sanctions.of([Sanction(1, "k", "a", 0.0, 0.0, "r")]).held() == {}
+    with pytest.raises(ValueError, match="held factors"):
+        score_accounts(CHAIN, ["seed"], held={"a": -1.0})

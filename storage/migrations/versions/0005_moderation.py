@@ -65,6 +65,7 @@ def upgrade() -> None:
         sa.Column("decision_reason", sa.Text(), nullable=True),
         sa.Column("trust_factor", sa.Float(), nullable=True),
         sa.Column("label_factor", sa.Float(), nullable=True),
+        sa.Column("score_factor", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_flags")),
         sa.UniqueConstraint("fingerprint", name=op.f("uq_flags_fingerprint")),
     )
