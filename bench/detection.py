@@ -35,7 +35,9 @@ accounts of its flags; beneficiaries, such as a serial voter's target, are not f
   sanction, ``scoring.sanctions.DEFAULT_FACTORS``), every other one dismissed, and a second
   epoch is scored; the AUC of each attacker group of ``bench.accuracy.SCENARIOS`` against
   the honest non-seed accounts (global trust, an account with no score counts as 0) and
-  the malicious share of the top 10 %, at epoch 1 (before) and epoch 2 (after).
+  the malicious share of the top 10 %, at epoch 1 (before) and epoch 2 (after); and the
+  same confirmations with a score factor of 0 (the flagged accounts' own trust removed too,
+  ``renown flags confirm --score-factor 0``) on a copy of the epoch-1 database.
 
 Detectors not registered when the benchmark runs are reported as ``not built``; a
 detector that raises is reported with its error (``EpochSummary.detector_errors``).
@@ -56,6 +58,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -248,10 +251,14 @@ def measure_flags(
 
 
 def decide_flags(
-    db: bootstrap.Database, flags: Sequence[FlagView], bad: set[str]
+    db: bootstrap.Database,
+    flags: Sequence[FlagView],
+    bad: set[str],
+    score_factor: float | None = None,
 ) -> dict[str, dict[str, int]]:
-    """Confirm every open flag whose flagged accounts are all malicious, dismiss the rest;
-    per kind, how many of each."""
+    """Confirm every open flag whose flagged accounts are all malicious (with the kind's
+    default factors, and ``score_factor`` when given), dismiss the rest; per kind, how
+    many of each."""
     out: dict[str, dict[str, int]] = {}
     for f in flags:
         if f.status != "open":
@@ -264,6 +271,7 @@ def decide_flags(
                 moderator=MODERATOR,
                 reason=CONFIRM_REASON,
                 moderators=[MODERATOR],
+                score_factor=score_factor,
             )
             counts["confirmed"] += 1
         else:
@@ -337,17 +345,27 @@ def run_world(job: dict[str, Any]) -> dict[str, Any]:
             out["accounts"] = first.accounts
             out["detector_errors"] = dict(first.detector_errors)
             out["kinds"] = measure_flags(flags, truth, sc.name, settings.detectors)
-            scored = time.perf_counter()
-            if bad:
-                out["decisions"] = decide_flags(db, flags, bad)
-                second = bootstrap.run_scoring(settings, db)
-                after = global_trust(db, second.epoch)
-                out["new_flags_epoch2"] = len(second.flags_raised)
-                out["sanctions"] = len(second.sanctions)
-                out["before"] = ranking(before, truth, groups)
-                out["after"] = ranking(after, truth, groups)
         finally:
             db.close()
+        scored = time.perf_counter()
+        if bad:
+            # The same epoch-1 database twice: the true flags confirmed with the default
+            # factors (what a flag gives is taken), and with a score factor of 0 too.
+            shutil.copyfile(f"{tmp}/renown.db", f"{tmp}/held.db")
+            out["before"] = ranking(before, truth, groups)
+            for key, db_file, held in (("after", "renown.db", None), ("held", "held.db", 0.0)):
+                s = settings.model_copy(update={"database_url": f"sqlite:///{tmp}/{db_file}"})
+                db = bootstrap.open_database(s)
+                try:
+                    decisions = decide_flags(db, flags, bad, held)
+                    second = bootstrap.run_scoring(s, db)
+                    out[key] = ranking(global_trust(db, second.epoch), truth, groups)
+                finally:
+                    db.close()
+                if held is None:
+                    out["decisions"] = decisions
+                    out["new_flags_epoch2"] = len(second.flags_raised)
+                    out["sanctions"] = len(second.sanctions)
     out["seconds"] = {"epoch1": scored - started, "total": time.perf_counter() - started}
     return out
 
@@ -533,6 +551,12 @@ def report(results: list[dict[str, Any]], sizes: Sequence[str], seeds: Sequence[
 
     # ---- confirming
     print("\n## AUC before -> after confirming the true flags (epoch 1 -> epoch 2)\n")
+    print(
+        "Confirmed with the kind's default factors (the flagged accounts' outgoing trust "
+        "removed, labels too for spam and sybils); the last AUC column confirms the same "
+        "flags with a score factor of 0 as well (their own trust removed), on a copy of "
+        "the same epoch-1 database.\n"
+    )
     rows = []
     for size in sizes:
         for sc in scenarios():
@@ -542,6 +566,7 @@ def report(results: list[dict[str, Any]], sizes: Sequence[str], seeds: Sequence[
             for group in rs[0]["before"]["auc"]:
                 b = [r["before"]["auc"][group] for r in rs]
                 a = [r["after"]["auc"][group] for r in rs]
+                h = [r["held"]["auc"][group] for r in rs]
                 d = [y - x for x, y in zip(b, a, strict=True)]
                 decided = [r["decisions"] for r in rs]
                 conf = [sum(v["confirmed"] for v in dd.values()) for dd in decided]
@@ -553,6 +578,7 @@ def report(results: list[dict[str, Any]], sizes: Sequence[str], seeds: Sequence[
                         fmt(b),
                         fmt(a),
                         f"{mean_sd(d)[0]:+.3f}",
+                        fmt(h),
                         fmt(conf, 1),
                         fmt(dism, 1),
                     ]
@@ -565,6 +591,7 @@ def report(results: list[dict[str, Any]], sizes: Sequence[str], seeds: Sequence[
                 "AUC before",
                 "AUC after",
                 "change",
+                "AUC after, own score x0",
                 "flags confirmed",
                 "flags dismissed",
             ],
