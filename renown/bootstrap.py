@@ -27,11 +27,12 @@ from ingest.consumer import IngestLoop, IngestStats, KafkaDeadLetterSink, make_c
 from ingest.produce import make_producer
 from moderation.service import record_findings
 from renown.settings import Settings
-from scoring.detect import DETECTORS, DetectorInput, Finding
+from scoring.collusion import GraphGroups
+from scoring.detect import DETECTORS, VOTE_RING, DetectorInput, Finding
 from scoring.evidence import signed_edges
 from scoring.label_quality import estimate_label_quality
 from scoring.label_trust import apply_label_quality
-from scoring.model import AccountScore, score_accounts
+from scoring.model import GLOBAL_DOMAIN, AccountScore, score_accounts
 from scoring.sanctions import Sanctions
 from storage import migrate
 from storage.db import DatabaseUnavailable, describe, make_engine, make_session_factory
@@ -207,6 +208,12 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
         kind_weights=settings.kind_weights,
     )
     edges = signed.trust
+    global_groups: list[GraphGroups] = []
+
+    def keep_global(domain: str, groups: GraphGroups) -> None:
+        if domain == GLOBAL_DOMAIN:
+            global_groups.append(groups)
+
     results = score_accounts(
         edges,
         settings.seeds,
@@ -221,6 +228,7 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
         distrust_passes=settings.distrust_passes,
         outgoing=sanctions.outgoing(),
         held=sanctions.held(),
+        on_groups=keep_global if VOTE_RING in settings.detectors else None,
     )
     rows = results
     _explain_sanctions(rows, sanctions)
@@ -234,6 +242,7 @@ def run_scoring(settings: Settings, db: Database) -> EpochSummary:
             first_seen_ns=first_seen,
             alpha=settings.teleport,
             retention=settings.closed_group_retention or 1.0,
+            groups=global_groups[0] if global_groups else None,
         ),
         settings.detectors,
     )

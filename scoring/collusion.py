@@ -81,6 +81,23 @@ class ClosedGroups:
         return int(self.size.size)
 
 
+@dataclass(frozen=True)
+class GraphGroups:
+    """One graph's closed-group step as the model ran it: its accounts, its edges (indices
+    into ``accounts``), the trust before the cut and the groups found.
+
+    Handed to the vote-ring detector (:mod:`scoring.detect.rings`) so that it reports the
+    groups the model cut without running Louvain a second time (57 s at 1M accounts).
+    """
+
+    accounts: list[str]
+    src: np.ndarray
+    dst: np.ndarray
+    weight: np.ndarray
+    trust: np.ndarray
+    groups: ClosedGroups
+
+
 def _communities(
     n: int, src: np.ndarray, dst: np.ndarray, flow: np.ndarray, resolution: float
 ) -> np.ndarray:

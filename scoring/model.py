@@ -18,7 +18,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
-from scoring.collusion import DEFAULT_RETENTION, ClosedGroups, closed_groups
+from scoring.collusion import DEFAULT_RETENTION, ClosedGroups, GraphGroups, closed_groups
 from scoring.distrust import apply_distrust
 from scoring.explain import Inflows
 from scoring.graph import EdgeTable, compact_index
@@ -90,6 +90,7 @@ def _score_graph(
     distrust_passes: int = DEFAULT_DISTRUST_PASSES,
     outgoing: np.ndarray | None = None,
     held: np.ndarray | None = None,
+    on_groups: Callable[[str, GraphGroups], None] | None = None,
 ) -> list[AccountScore]:
     """Propagate on one graph, compacted to the accounts it involves, cut its closed
     groups, then apply distrust.
@@ -123,6 +124,8 @@ def _score_graph(
         groups = closed_groups(
             present.size, l_src, l_dst, weight, trust, l_seeds, retention=group_retention
         )
+        if on_groups is not None:
+            on_groups(domain, GraphGroups(names, l_src, l_dst, weight, trust, groups))
         if groups.count:
             uncut = ~groups.cut
             e_src, e_dst, e_weight = l_src[uncut], l_dst[uncut], weight[uncut]
@@ -351,6 +354,7 @@ def score_accounts(
     distrust_passes: int = DEFAULT_DISTRUST_PASSES,
     outgoing: Mapping[str, float] | None = None,
     held: Mapping[str, float] | None = None,
+    on_groups: Callable[[str, GraphGroups], None] | None = None,
 ) -> list[AccountScore]:
     """Score every account globally and in each domain.
 
@@ -396,6 +400,9 @@ def score_accounts(
     held : mapping of account to float in [0, 1], optional
         The share of its own final trust an account keeps (a moderator's score factor);
         applied last, so ranks and percentiles reflect it.
+    on_groups : callable, optional
+        Called with each graph's domain and its closed-group step
+        (:class:`scoring.collusion.GraphGroups`), for the vote-ring detector.
 
     Returns
     -------
@@ -473,6 +480,7 @@ def score_accounts(
         distrust_passes=distrust_passes,
         outgoing=out_vec,
         held=held_vec,
+        on_groups=on_groups,
     )
 
     # One stable sort by domain instead of a full-table mask per domain.
@@ -504,6 +512,7 @@ def score_accounts(
                 distrust_passes=distrust_passes,
                 outgoing=out_vec,
                 held=held_vec,
+                on_groups=on_groups,
             )
         )
     return results

@@ -209,3 +209,27 @@ def test_serial_voting_keys_do_not_overflow_at_a_million_accounts() -> None:
     assert [(f.accounts, f.evidence["target"], f.evidence["votes"]) for f in found] == [
         ((names[n - 1],), names[n - 2], 12)
     ]
+
+
+def test_the_ring_detector_reports_the_models_own_groups() -> None:
+    """Handed the model's closed-group step (no second Louvain), the vote-ring detector
+    gives the same findings as when it finds the groups itself."""
+    from scoring.detect import DETECTORS, VOTE_RING, DetectorInput
+    from scoring.evidence import signed_edges
+    from scoring.label_quality import estimate_label_quality
+    from scoring.label_trust import apply_label_quality
+    from scoring.model import score_accounts
+
+    cfg = dataclasses.replace(_clean(PRESETS["default"]), ring=6, seed=1)
+    world, ev, labels = simulated(cfg)
+    quality = estimate_label_quality(labels)
+    edges = signed_edges(apply_label_quality(ev, labels, quality), half_life_days=180).trust
+    seen: dict[str, object] = {}
+    score_accounts(edges, world.truth.seeds, on_groups=lambda d, g: seen.setdefault(d, g))
+    assert set(seen) >= {"global"}
+    inp = DetectorInput(ev, labels, quality, edges, world.truth.seeds)
+    own = DETECTORS[VOTE_RING](inp)
+    handed = DETECTORS[VOTE_RING](dataclasses.replace(inp, groups=seen["global"]))  # type: ignore[arg-type]
+    assert [f.fingerprint for f in handed] == [f.fingerprint for f in own]
+    assert [set(f.accounts) for f in handed] == [set(world.truth.ring)]
+    assert handed[0].evidence["retention"] == pytest.approx(own[0].evidence["retention"])

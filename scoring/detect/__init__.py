@@ -19,7 +19,7 @@ from scoring.detect import burst, spam, sybil
 from scoring.detect.burst import BURST
 from scoring.detect.finding import Finding
 from scoring.detect.inputs import DetectorInput
-from scoring.detect.rings import VOTE_RING, vote_rings
+from scoring.detect.rings import VOTE_RING, ring_findings, vote_rings
 from scoring.detect.serial import SERIAL_VOTING, serial_voting
 from scoring.detect.spam import LABEL_SPAM
 from scoring.detect.sybil import SYBIL_CLUSTER
@@ -45,10 +45,15 @@ DETECTORS: dict[str, Detector] = {
     LABEL_SPAM: spam.run,
     SYBIL_CLUSTER: sybil.run,
     SERIAL_VOTING: lambda inp: serial_voting(inp.evidence),
-    VOTE_RING: lambda inp: vote_rings(
-        inp.edges, list(inp.seeds), alpha=inp.alpha, retention=inp.retention
-    ),
+    VOTE_RING: lambda inp: _vote_rings(inp),
 }
+
+
+def _vote_rings(inp: DetectorInput) -> list[Finding]:
+    """The model's own closed groups when the epoch handed them over, else found anew."""
+    if inp.groups is not None:
+        return ring_findings(inp.groups, alpha=inp.alpha, retention=inp.retention)
+    return vote_rings(inp.edges, list(inp.seeds), alpha=inp.alpha, retention=inp.retention)
 
 
 def run_detectors(inp: DetectorInput, kinds: Iterable[str] | None = None) -> list[Finding]:

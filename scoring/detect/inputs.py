@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scoring.collusion import DEFAULT_RETENTION
+from scoring.collusion import DEFAULT_RETENTION, GraphGroups
 from scoring.evidence import Evidence
 from scoring.graph import EdgeTable
 from scoring.label_quality import LabelQuality, LabelTable
@@ -47,6 +47,10 @@ class DetectorInput:
         The model's teleport probability (for detectors that propagate).
     retention : float
         The model's closed-group retention threshold.
+    groups : GraphGroups, optional
+        The model's closed-group step on the global graph of this epoch
+        (``score_accounts(on_groups=...)``): the vote-ring detector reports those groups
+        instead of finding them again. None: the detector runs its own.
     """
 
     evidence: Evidence
@@ -58,3 +62,4 @@ class DetectorInput:
     now_ns: int | None = None
     alpha: float = 0.15
     retention: float = DEFAULT_RETENTION
+    groups: GraphGroups | None = None

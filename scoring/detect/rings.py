@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scoring.collusion import DEFAULT_RETENTION, closed_groups
+from scoring.collusion import DEFAULT_RETENTION, GraphGroups, closed_groups
 from scoring.detect.finding import Finding
 from scoring.graph import EdgeTable
 from scoring.propagation import TrustMatrix
@@ -43,8 +43,23 @@ def vote_rings(
     src, dst, w = edges.src.astype(np.int64), edges.dst.astype(np.int64), edges.weight
     trust = TrustMatrix.from_edges(n, src, dst, w).propagate(seed_idx, alpha=alpha).trust
     groups = closed_groups(n, src, dst, w, trust, seed_idx, retention=retention)
+    return ring_findings(
+        GraphGroups(list(edges.accounts), src, dst, w, trust, groups),
+        alpha=alpha,
+        retention=retention,
+    )
+
+
+def ring_findings(
+    graph: GraphGroups, *, alpha: float = 0.15, retention: float = DEFAULT_RETENTION
+) -> list[Finding]:
+    """The findings of closed groups already found (by the model, in the same epoch: see
+    :class:`scoring.collusion.GraphGroups`); :func:`vote_rings` says what they hold."""
+    groups, trust, names_all = graph.groups, graph.trust, graph.accounts
     if not groups.count:
         return []
+    n = len(names_all)
+    src, dst, w = graph.src.astype(np.int64), graph.dst.astype(np.int64), graph.weight
     loop = src == dst
     out_w = np.bincount(src[~loop], weights=w[~loop], minlength=n)
     flow = np.where(loop, 0.0, trust[src] * w / np.where(out_w[src] > 0, out_w[src], 1.0))
@@ -59,7 +74,7 @@ def vote_rings(
         amplification = held / inflow if inflow > 0 else float("inf")
         r = float(groups.retention[g])
         top = np.flatnonzero(inside)[np.argsort(-w[inside], kind="stable")[:5]]
-        names = sorted(edges.accounts[i] for i in members.tolist())
+        names = sorted(names_all[i] for i in members.tolist())
         sev = (r - retention) / (1 - retention) if retention < 1 else 1.0
         sev *= min(1.0, (amplification - 1) / 2) if np.isfinite(amplification) else 1.0
         findings.append(
@@ -77,8 +92,8 @@ def vote_rings(
                     "trust_held": held,
                     "heaviest_internal_edges": [
                         {
-                            "from": edges.accounts[int(src[e])],
-                            "to": edges.accounts[int(dst[e])],
+                            "from": names_all[int(src[e])],
+                            "to": names_all[int(dst[e])],
                             "weight": round(float(w[e]), 4),
                         }
                         for e in top.tolist()
