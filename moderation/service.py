@@ -321,19 +321,25 @@ def raise_flag(
             at=at,
             accounts={ids[a]: flags_repo.FLAGGED for a in accounts},
         )
-        flags_repo.add_audit(
-            uow.session,
+        return _record(
+            uow,
+            flag,
             at=at,
             actor=moderator,
             action=Action.RAISE,
-            flag_id=flag.id,
             from_status=None,
             to_status=FlagStatus.OPEN,
             reason=reason.strip(),
         )
-        uow.session.flush()
-        view = _view(uow.session, flag, full=True)
-        uow.commit()
+
+
+def _record(uow: UnitOfWork, flag: Flag, **entry: Any) -> FlagView:
+    """Append the action's audit entry and commit it with the flag's change: one
+    transaction, so there is no change without its entry (and no entry without its change)."""
+    flags_repo.add_audit(uow.session, flag_id=flag.id, **entry)
+    uow.session.flush()
+    view = _view(uow.session, flag, full=True)
+    uow.commit()
     return view
 
 
@@ -370,21 +376,17 @@ def _decide_flag(
             details = {"trust_factor": trust, "label_factor": label, "score_factor": score}
         flag.status = after
         flag.decided_by, flag.decided_at, flag.decision_reason = moderator, at, reason.strip()
-        flags_repo.add_audit(
-            uow.session,
+        return _record(
+            uow,
+            flag,
             at=at,
             actor=moderator,
             action=action,
-            flag_id=flag.id,
             from_status=before,
             to_status=after,
             reason=reason.strip(),
             details=details,
         )
-        uow.session.flush()
-        view = _view(uow.session, flag, full=True)
-        uow.commit()
-    return view
 
 
 def confirm(
@@ -454,21 +456,17 @@ def appeal(
         uow.session.add(ap)
         uow.session.flush()
         flag.status = after
-        flags_repo.add_audit(
-            uow.session,
+        return _record(
+            uow,
+            flag,
             at=at,
             actor=account,
             action=Action.APPEAL,
-            flag_id=flag.id,
             appeal_id=ap.id,
             from_status=before,
             to_status=after,
             reason=statement.strip(),
         )
-        uow.session.flush()
-        view = _view(uow.session, flag, full=True)
-        uow.commit()
-    return view
 
 
 def decide(
@@ -495,21 +493,17 @@ def decide(
         ap.status = AppealStatus.UPHELD if uphold else AppealStatus.REJECTED
         ap.decided_by, ap.decided_at, ap.decision_reason = moderator, at, reason.strip()
         flag.status = after
-        flags_repo.add_audit(
-            uow.session,
+        return _record(
+            uow,
+            flag,
             at=at,
             actor=moderator,
             action=action,
-            flag_id=flag.id,
             appeal_id=ap.id,
             from_status=before,
             to_status=after,
             reason=reason.strip(),
         )
-        uow.session.flush()
-        view = _view(uow.session, flag, full=True)
-        uow.commit()
-    return view
 
 
 def show(sessions: sessionmaker[Session], flag_id: int) -> FlagView:
