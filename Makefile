@@ -20,7 +20,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy scoring storage ingest renown simulate chain moderation
+	$(BIN)/mypy scoring storage ingest renown simulate chain moderation api
 
 test: lint
 	$(BIN)/python -m pytest -q

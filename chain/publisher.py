@@ -36,7 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from chain.client import ChainClient, ChainUnavailable
-from scoring.merkle import score_micro
+from scoring.merkle import stored_score_micro
 from storage.models import Account, Publication, PublicationTx, Score, Snapshot
 from storage.uow import UnitOfWork
 
@@ -142,7 +142,7 @@ def top_rows(session: Session, epoch: int, top_n: int) -> list[ScoreRow]:
         .where(Score.epoch == epoch, Score.rank <= top_n)
         .order_by(Score.domain, Score.rank)
     ).all()
-    return [ScoreRow(a, d, score_micro(min(max(s, 0.0), 100.0))) for a, d, s, _ in rows]
+    return [ScoreRow(a, d, stored_score_micro(s)) for a, d, s, _ in rows]
 
 
 class Publisher:

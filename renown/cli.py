@@ -317,6 +317,35 @@ def cmd_flags(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    import uvicorn
+
+    settings = _settings(args)
+    # Fail here, with one line, rather than in every worker: the schema must be current.
+    bootstrap.open_database(settings).close()
+    # Workers are new processes that read the settings from the environment: hand the
+    # command line's overrides to them that way.
+    if args.database_url:
+        os.environ["RENOWN_DATABASE_URL"] = args.database_url
+    if args.bootstrap:
+        os.environ["RENOWN_KAFKA_BOOTSTRAP"] = args.bootstrap
+    host = args.host or settings.api_host
+    port = args.port or settings.api_port
+    workers = args.workers or settings.api_workers
+    print(f"serving the API on http://{host}:{port}/ ({workers} worker(s)); docs at /docs")
+    uvicorn.run(
+        "api.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
+    return 0
+
+
 def cmd_snapshot(args: argparse.Namespace) -> int:
     with _reading(args) as session:
         snap = latest_snapshot(session) if args.epoch is None else snapshot_of(session, args.epoch)
@@ -543,6 +572,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--domain", default=GLOBAL_DOMAIN)
     p.add_argument("--limit", type=int, default=50, help="the last N epochs")
     p.add_argument("--json", action="store_true")
+
+    p = add("serve", cmd_serve, "serve the HTTP API (docs/api.md) until SIGTERM")
+    p.add_argument("--host", help="default: RENOWN_API_HOST (127.0.0.1)")
+    p.add_argument("--port", type=int, help="default: RENOWN_API_PORT (8080)")
+    p.add_argument("--workers", type=int, help="default: RENOWN_API_WORKERS (1)")
 
     _flags_parser(add("flags", cmd_flags, "the moderation queue: flags, decisions, appeals, audit"))
 

@@ -111,6 +111,25 @@ class Settings(BaseSettings):
         description="Who may raise, confirm and dismiss flags and decide appeals "
         "(comma-separated names); none configured refuses every moderator action.",
     )
+    # The HTTP API (renown serve; docs/api.md).
+    api_host: str = Field(default="127.0.0.1", description="Address renown serve binds.")
+    api_port: int = Field(default=8080, ge=1, le=65535)
+    api_workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes.")
+    api_rate_public: int = Field(
+        default=120,
+        ge=1,
+        le=1_000_000,
+        description="Requests per minute a client without an API key may make (per IP).",
+    )
+    api_rate_key: int = Field(
+        default=6_000,
+        ge=1,
+        le=10_000_000,
+        description="Requests per minute per API key (marketplaces needing more get a key).",
+    )
+    api_max_batch: int = Field(
+        default=1_000, ge=1, le=10_000, description="Accounts per batch score lookup."
+    )
     # Publishing to NEAR (renown publish / verify; docs/contract.md).
     near_rpc_url: str = Field(
         default="https://rpc.testnet.near.org",

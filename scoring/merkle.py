@@ -68,6 +68,13 @@ def score_micro(score: float) -> int:
     return round(score * SCORE_SCALE)
 
 
+def stored_score_micro(score: float) -> int:
+    """A stored score as its leaf value: clamped to [0, 100] first (a float computed as
+    100 may come back as 100.00000000000001), the one rule the snapshot, the publisher
+    and the API's downloads share so that all three give the leaf's exact value."""
+    return score_micro(min(max(score, 0.0), 100.0))
+
+
 def _name(value: str, what: str) -> bytes:
     raw = value.encode("utf-8")
     if not raw or len(raw) > MAX_NAME_BYTES:

@@ -27,7 +27,7 @@ from scoring.events import (
 )
 from scoring.evidence import DERIVED, KINDS, Evidence
 from scoring.label_quality import LabelTable
-from scoring.model import AccountScore
+from scoring.model import GLOBAL_DOMAIN, AccountScore
 from storage import evidence_load
 from storage.models import Account, Event, Gold, Label, Review, Score, ScoreEpoch, Task
 
@@ -217,8 +217,47 @@ def _score_rows(epoch: int, domain: str) -> Any:
     )
 
 
-def top_scores(session: Session, epoch: int, domain: str, limit: int) -> list[AccountScore]:
-    return [AccountScore(*row) for row in session.execute(_score_rows(epoch, domain).limit(limit))]
+def top_scores(
+    session: Session, epoch: int, domain: str, limit: int, offset: int = 0
+) -> list[AccountScore]:
+    """A page of one domain's scores by rank (the index on epoch, domain, rank serves it)."""
+    stmt = _score_rows(epoch, domain).limit(limit).offset(offset)
+    return [AccountScore(*row) for row in session.execute(stmt)]
+
+
+def account_scores(session: Session, epoch: int, account: str) -> list[AccountScore]:
+    """One account's scores in every domain at ``epoch``, global first then by domain."""
+    stmt = (
+        select(
+            Account.account_id,
+            Score.domain,
+            Score.trust,
+            Score.score,
+            Score.rank,
+            Score.percentile,
+            Score.confidence,
+            Score.explanation,
+        )
+        .join(Account, Account.id == Score.account_id)
+        .where(Score.epoch == epoch, Account.account_id == account)
+    )
+    rows = [AccountScore(*row) for row in session.execute(stmt)]
+    return sorted(rows, key=lambda r: (r.domain != GLOBAL_DOMAIN, r.domain))
+
+
+def domain_sizes(session: Session, epoch: int) -> dict[str, int]:
+    """Domain -> how many accounts have a score in it at ``epoch``."""
+    rows = session.execute(
+        select(Score.domain, func.count()).where(Score.epoch == epoch).group_by(Score.domain)
+    )
+    return {d: int(n) for d, n in rows}
+
+
+def account_exists(session: Session, account: str) -> bool:
+    return (
+        session.execute(select(Account.id).where(Account.account_id == account)).first()
+        is not None
+    )
 
 
 def scores_of(

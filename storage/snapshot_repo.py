@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scoring.merkle import LEAF_VERSION, Leaf, MerkleTree, Proof, score_micro
+from scoring.merkle import LEAF_VERSION, Leaf, MerkleTree, Proof, stored_score_micro
 from storage.models import Account, Score, ScoreEpoch, Snapshot
 
 __all__ = [
@@ -49,7 +49,7 @@ def epoch_leaves(session: Session, epoch: int) -> list[Leaf]:
         .join(Score, Score.account_id == Account.id)
         .where(Score.epoch == epoch)
     ).all()
-    return [Leaf(a, d, score_micro(min(max(s, 0.0), 100.0)), epoch) for a, d, s in rows]
+    return [Leaf(a, d, stored_score_micro(s), epoch) for a, d, s in rows]
 
 
 def build_snapshot(session: Session, epoch: int) -> Snapshot:

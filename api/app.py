@@ -1,0 +1,84 @@
+"""The application factory: settings and database in, a FastAPI app out.
+
+Why a factory: tests, ``renown serve`` and ``renown demo --serve`` each build the app
+on their own database; nothing connects at import time (the composition-root rule of
+docs/architecture.md). The app owns the database it opened and closes it on shutdown; a
+database handed in stays the caller's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+
+from api.errors import ErrorBody, error_response, install_error_handlers
+from api.routes import scores, snapshots, standing
+from renown import bootstrap
+from renown.settings import Settings, load_settings
+from storage.db import DatabaseUnavailable
+
+__all__ = ["API_VERSION", "app_from_env", "create_app"]
+
+API_VERSION = "1.0.0"
+
+
+def create_app(settings: Settings, db: bootstrap.Database | None = None) -> FastAPI:
+    """The API on ``settings.database_url`` (or on ``db`` when given)."""
+    owned = db is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.db is None:
+            app.state.db = bootstrap.open_database(settings)
+        try:
+            yield
+        finally:
+            if owned and app.state.db is not None:
+                app.state.db.close()
+                app.state.db = None
+
+    app = FastAPI(
+        title="Renown",
+        version=API_VERSION,
+        summary="Contributor reputation for NEAR data marketplaces: scores, standing, "
+        "snapshots and moderation.",
+        lifespan=lifespan,
+        responses={
+            "4XX": {
+                "description": "Client error",
+                "content": {"application/json": {"schema": ErrorBody}},
+            },
+            "5XX": {
+                "description": "Server error",
+                "content": {"application/json": {"schema": ErrorBody}},
+            },
+        },
+    )
+    app.state.settings = settings
+    app.state.db = db
+    install_error_handlers(app)
+
+    @app.exception_handler(DatabaseUnavailable)
+    @app.exception_handler(OperationalError)
+    async def _db_down(_request: Request, exc: Exception) -> JSONResponse:
+        return error_response(
+            503,
+            "database_unavailable",
+            "the database is not reachable",
+            "retry later; /healthz shows what is down",
+            headers={"Retry-After": "5"},
+        )
+
+    for module in (scores, standing, snapshots):
+        app.include_router(module.router, prefix="/v1")
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app on the settings of the environment (``RENOWN_*``, ``RENOWN_CONFIG``): what
+    each uvicorn worker process builds for ``renown serve --workers N``."""
+    return create_app(load_settings())
