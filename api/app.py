@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
+from api.auth import RateLimitHeaders, rate_limited
 from api.errors import ErrorBody, error_response, install_error_handlers
-from api.routes import scores, snapshots, standing
+from api.routes import moderation, scores, snapshots, standing
 from renown import bootstrap
 from renown.settings import Settings, load_settings
 from storage.db import DatabaseUnavailable
@@ -73,8 +74,12 @@ def create_app(settings: Settings, db: bootstrap.Database | None = None) -> Fast
             headers={"Retry-After": "5"},
         )
 
+    # Reads are public and rate-limited per client (a key raises the limit); moderation
+    # needs a moderator's key (api/auth.py).
     for module in (scores, standing, snapshots):
-        app.include_router(module.router, prefix="/v1")
+        app.include_router(module.router, prefix="/v1", dependencies=[Depends(rate_limited)])
+    app.include_router(moderation.router, prefix="/v1", dependencies=[Depends(rate_limited)])
+    app.add_middleware(RateLimitHeaders)
     return app
 
 

@@ -287,6 +287,7 @@ def raise_flag(
     moderators: Collection[str],
     severity: float = 0.5,
     evidence: dict[str, Any] | None = None,
+    via: str | None = None,
     clock: Clock = _now,
 ) -> FlagView:
     """A moderator's hand-raised flag: open, with the reason as its summary and evidence."""
@@ -324,6 +325,7 @@ def raise_flag(
         return _record(
             uow,
             flag,
+            via,
             at=at,
             actor=moderator,
             action=Action.RAISE,
@@ -333,10 +335,14 @@ def raise_flag(
         )
 
 
-def _record(uow: UnitOfWork, flag: Flag, **entry: Any) -> FlagView:
+def _record(uow: UnitOfWork, flag: Flag, via: str | None, **entry: Any) -> FlagView:
     """Append the action's audit entry and commit it with the flag's change: one
-    transaction, so there is no change without its entry (and no entry without its change)."""
-    flags_repo.add_audit(uow.session, flag_id=flag.id, **entry)
+    transaction, so there is no change without its entry (and no entry without its change).
+    ``via`` says through what the actor acted (e.g. ``api key #3``), kept in the details."""
+    details = dict(entry.pop("details", None) or {})
+    if via:
+        details["via"] = via
+    flags_repo.add_audit(uow.session, flag_id=flag.id, details=details, **entry)
     uow.session.flush()
     view = _view(uow.session, flag, full=True)
     uow.commit()
@@ -352,6 +358,7 @@ def _decide_flag(
     moderators: Collection[str],
     clock: Clock,
     factors: tuple[float | None, float | None, float | None] = (None, None, None),
+    via: str | None = None,
 ) -> FlagView:
     _actor(moderator)
     at = clock()
@@ -379,6 +386,7 @@ def _decide_flag(
         return _record(
             uow,
             flag,
+            via,
             at=at,
             actor=moderator,
             action=action,
@@ -399,6 +407,7 @@ def confirm(
     trust_factor: float | None = None,
     label_factor: float | None = None,
     score_factor: float | None = None,
+    via: str | None = None,
     clock: Clock = _now,
 ) -> FlagView:
     """Confirm an open flag; its accounts are sanctioned from the next epoch with the
@@ -413,6 +422,7 @@ def confirm(
         moderators,
         clock,
         (trust_factor, label_factor, score_factor),
+        via,
     )
 
 
@@ -423,10 +433,13 @@ def dismiss(
     moderator: str,
     reason: str,
     moderators: Collection[str],
+    via: str | None = None,
     clock: Clock = _now,
 ) -> FlagView:
     """Dismiss an open flag: final; the same finding is not raised again."""
-    return _decide_flag(sessions, flag_id, Action.DISMISS, moderator, reason, moderators, clock)
+    return _decide_flag(
+        sessions, flag_id, Action.DISMISS, moderator, reason, moderators, clock, via=via
+    )
 
 
 def appeal(
@@ -435,6 +448,7 @@ def appeal(
     *,
     account: str,
     statement: str,
+    via: str | None = None,
     clock: Clock = _now,
 ) -> FlagView:
     """A flagged account appeals a confirmed flag (once). The sanction stays until a
@@ -459,6 +473,7 @@ def appeal(
         return _record(
             uow,
             flag,
+            via,
             at=at,
             actor=account,
             action=Action.APPEAL,
@@ -477,6 +492,7 @@ def decide(
     uphold: bool,
     reason: str,
     moderators: Collection[str],
+    via: str | None = None,
     clock: Clock = _now,
 ) -> FlagView:
     """Decide a pending appeal: upheld, the flag is overturned and its sanction lifted
@@ -496,6 +512,7 @@ def decide(
         return _record(
             uow,
             flag,
+            via,
             at=at,
             actor=moderator,
             action=action,

@@ -26,7 +26,7 @@ from ingest.produce import ProduceError, ensure_topic, make_producer, produce
 from moderation import service as moderation
 from moderation.lifecycle import IllegalTransition
 from moderation.service import FlagView, ModerationError
-from renown import bootstrap
+from renown import bootstrap, keys_cli
 from renown.broker import BrokerError
 from renown.report import (
     explain_text,
@@ -43,6 +43,7 @@ from scoring.propagation import ConvergenceError
 from storage import migrate
 from storage.db import DatabaseUnavailable, make_engine
 from storage.history_repo import account_history
+from storage.keys_repo import ApiKeyError
 from storage.models import DeadLetter
 from storage.scoring_repo import domain_size, latest_epoch, scores_of, top_scores
 from storage.snapshot_repo import (
@@ -294,24 +295,27 @@ def cmd_flags(args: argparse.Namespace) -> int:
         elif action == "raise":
             view = moderation.raise_flag(
                 w, moderator=args.moderator, kind=args.kind, accounts=args.account,
-                reason=args.reason, moderators=moderators, severity=args.severity,
+                reason=args.reason, moderators=moderators, severity=args.severity, via="cli",
             )  # fmt: skip
         elif action == "confirm":
             view = moderation.confirm(
                 w, args.flag, moderator=args.moderator, reason=args.reason,
                 moderators=moderators, trust_factor=args.trust_factor,
-                label_factor=args.label_factor, score_factor=args.score_factor,
+                label_factor=args.label_factor, score_factor=args.score_factor, via="cli",
             )  # fmt: skip
         elif action == "dismiss":
             view = moderation.dismiss(
-                w, args.flag, moderator=args.moderator, reason=args.reason, moderators=moderators
-            )
+                w, args.flag, moderator=args.moderator, reason=args.reason, moderators=moderators,
+                via="cli",
+            )  # fmt: skip
         elif action == "appeal":
-            view = moderation.appeal(w, args.flag, account=args.account, statement=args.statement)
+            view = moderation.appeal(
+                w, args.flag, account=args.account, statement=args.statement, via="cli"
+            )
         else:  # decide
             view = moderation.decide(
                 w, args.flag, moderator=args.moderator, uphold=args.verdict == "uphold",
-                reason=args.reason, moderators=moderators,
+                reason=args.reason, moderators=moderators, via="cli",
             )  # fmt: skip
     _print_flag(view, args.json)
     return 0
@@ -573,6 +577,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50, help="the last N epochs")
     p.add_argument("--json", action="store_true")
 
+    keys_cli.add_parser(sub)
+
     p = add("serve", cmd_serve, "serve the HTTP API (docs/api.md) until SIGTERM")
     p.add_argument("--host", help="default: RENOWN_API_HOST (127.0.0.1)")
     p.add_argument("--port", type=int, help="default: RENOWN_API_PORT (8080)")
@@ -686,6 +692,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ViewError,
         PublishFailed,
         PublishConflict,
+        ApiKeyError,
     ) as exc:
         print(f"renown {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE

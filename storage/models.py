@@ -460,5 +460,38 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+# --------------------------------------------------------------------------------------
+# API keys (migration 0006): who may call the HTTP API beyond the public limits, and
+# who may moderate through it. Created and revoked with `renown keys` (storage.keys_repo).
+# --------------------------------------------------------------------------------------
+
+
+class ApiKey(Base):
+    """An API key: its owner, its role, and the SHA-256 of the key, never the key itself.
+
+    A key is ``rk_`` followed by 32 random bytes in URL-safe base64; ``prefix`` is the
+    first 8 characters after ``rk_``, stored in clear to find the row (and to tell keys
+    apart in ``renown keys list``) without scanning. Why a fast hash and not bcrypt or
+    argon2: those are slow on purpose to protect low-entropy passwords from guessing; a
+    key has 256 bits of entropy, so even a stolen table cannot be searched, and a slow
+    hash would only cost every API request tens of milliseconds of CPU.
+
+    ``last_used_at`` is best effort: the API records a key's use at most once a minute
+    per process, after the response (api.auth), so that a busy key does not write on
+    every request; it tells an operator which keys lie unused and can be revoked.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(8), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))  # lowercase hex sha256 of the key
+    owner: Mapped[str] = mapped_column(String(64))  # the person or marketplace
+    role: Mapped[str] = mapped_column(String(16))  # reader | moderator | admin
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 # The append-only guards apply wherever the models are used.
 import storage.append_only  # noqa: E402, F401

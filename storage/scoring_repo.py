@@ -255,8 +255,7 @@ def domain_sizes(session: Session, epoch: int) -> dict[str, int]:
 
 def account_exists(session: Session, account: str) -> bool:
     return (
-        session.execute(select(Account.id).where(Account.account_id == account)).first()
-        is not None
+        session.execute(select(Account.id).where(Account.account_id == account)).first() is not None
     )
 
 
