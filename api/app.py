@@ -15,9 +15,10 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
+from api import metrics
 from api.auth import RateLimitHeaders, rate_limited
 from api.errors import ErrorBody, error_response, install_error_handlers
-from api.routes import moderation, scores, snapshots, standing
+from api.routes import moderation, ops, scores, snapshots, standing
 from renown import bootstrap
 from renown.settings import Settings, load_settings
 from storage.db import DatabaseUnavailable
@@ -80,6 +81,8 @@ def create_app(settings: Settings, db: bootstrap.Database | None = None) -> Fast
         app.include_router(module.router, prefix="/v1", dependencies=[Depends(rate_limited)])
     app.include_router(moderation.router, prefix="/v1", dependencies=[Depends(rate_limited)])
     app.add_middleware(RateLimitHeaders)
+    app.include_router(ops.router)  # /healthz and /metrics, at the root
+    metrics.install(app)
     return app
 
 
