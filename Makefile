@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench-ingest bench-accuracy bench-scoring clean \
+.PHONY: browser-tools setup demo test lint bench-ingest bench-accuracy bench-scoring clean \
         contract contract-check contract-tools
 
 $(STAMP): pyproject.toml
@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy scoring storage ingest renown simulate chain moderation api
 
-test: lint
+test: lint browser-tools
 	$(BIN)/python -m pytest -q
 
 bench-ingest: $(STAMP)
@@ -58,3 +58,8 @@ contract-check: contract-tools $(CONTRACT_STAMP)
 
 clean:
 	rm -rf $(VENV) demo-out renown.db renown.db-shm renown.db-wal .pytest_cache .ruff_cache
+
+# Headless Chromium for tests/test_pages.py (Debian's packages; nothing downloaded at test time).
+browser-tools:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver; }

@@ -15,10 +15,10 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
-from api import metrics
+from api import metrics, pages
 from api.auth import RateLimitHeaders, rate_limited
 from api.errors import ErrorBody, error_response, install_error_handlers
-from api.routes import moderation, ops, scores, snapshots, standing
+from api.routes import contributors, moderation, ops, scores, snapshots, standing
 from renown import bootstrap
 from renown.settings import Settings, load_settings
 from storage.db import DatabaseUnavailable
@@ -77,11 +77,12 @@ def create_app(settings: Settings, db: bootstrap.Database | None = None) -> Fast
 
     # Reads are public and rate-limited per client (a key raises the limit); moderation
     # needs a moderator's key (api/auth.py).
-    for module in (scores, standing, snapshots):
+    for module in (scores, standing, snapshots, contributors):
         app.include_router(module.router, prefix="/v1", dependencies=[Depends(rate_limited)])
     app.include_router(moderation.router, prefix="/v1", dependencies=[Depends(rate_limited)])
     app.add_middleware(RateLimitHeaders)
     app.include_router(ops.router)  # /healthz and /metrics, at the root
+    app.include_router(pages.router)  # the web pages, at the root
     metrics.install(app)
     return app
 

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from scoring.model import AccountScore
+
+# A NEAR account id as OpenAPI documents it: the rule of ingest.decode.is_account_id. Only
+# documented (json_schema_extra), not enforced by the request validator: the routes check
+# it themselves, to answer 422 ``invalid_account`` with a hint rather than the generic
+# ``invalid_request``.
+ACCOUNT_ID_SCHEMA: dict[str, Any] = {
+    "minLength": 2,
+    "maxLength": 64,
+    "pattern": r"^(?:[a-z0-9]+[-_])*[a-z0-9]+(?:\.(?:[a-z0-9]+[-_])*[a-z0-9]+)*$",
+}
+AccountId = Annotated[str, Field(json_schema_extra=ACCOUNT_ID_SCHEMA)]
 
 
 class DomainScore(BaseModel):
@@ -38,7 +49,7 @@ class AccountScores(BaseModel):
 
 
 class BatchRequest(BaseModel):
-    accounts: list[str] = Field(min_length=1, description="NEAR account ids")
+    accounts: list[AccountId] = Field(min_length=1, description="NEAR account ids")
     domain: str = "global"
 
 

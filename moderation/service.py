@@ -294,7 +294,7 @@ def raise_flag(
     _actor(moderator)
     if moderator not in moderators:
         raise ModerationError(f"{moderator!r} is not a moderator (RENOWN_MODERATORS)")
-    if not _KIND_RE.match(kind):
+    if not _KIND_RE.fullmatch(kind):
         raise ModerationError(f"kind {kind!r} must match [a-z][a-z0-9_]{{0,31}}")
     if not accounts:
         raise ModerationError("a flag needs at least one account")

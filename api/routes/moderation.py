@@ -14,11 +14,12 @@ from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, require_role
 from api.deps import database
 from api.errors import ApiError
+from api.schemas import AccountId
 from moderation import service
 from moderation.lifecycle import IllegalTransition
 from renown.bootstrap import Database
@@ -27,6 +28,8 @@ router = APIRouter(tags=["moderation"])
 
 Moderator = Annotated[Principal, Depends(require_role("moderator", "admin"))]
 Db = Annotated[Database, Depends(database)]
+# Ids and offsets are bounded so that any number the schema admits fits a 64-bit integer
+# (a larger one was a 500 from the driver, not a 422).
 FlagId = Annotated[int, Path(ge=1, le=2**62)]
 
 
@@ -60,25 +63,36 @@ class FlagPage(BaseModel):
     items: list[dict[str, Any]]
 
 
-class RaiseBody(BaseModel):
-    accounts: list[str] = Field(min_length=1, max_length=1000)
+class Body(BaseModel):
+    """A request body, validated strictly: what the schema says or 422. Lax validation
+    took ``"score_factor": false`` for 0.0, the harshest discount, where a client more
+    likely meant "none" (found by tests/test_api_fuzz.py)."""
+
+    model_config = ConfigDict(strict=True)
+
+
+class RaiseBody(Body):
+    accounts: list[AccountId] = Field(min_length=1, max_length=1000)
     reason: str = Field(min_length=1, max_length=4000)
-    kind: str = Field(default="manual", max_length=32)
+    # The pattern is the service's rule, documented; the service checks it (422).
+    kind: str = Field(
+        default="manual", max_length=32, json_schema_extra={"pattern": "^[a-z][a-z0-9_]{0,31}$"}
+    )
     severity: float = Field(default=0.5, ge=0, le=1)
 
 
-class ConfirmBody(BaseModel):
+class ConfirmBody(Body):
     reason: str = Field(min_length=1, max_length=4000)
     trust_factor: float | None = Field(default=None, ge=0, le=1)
     label_factor: float | None = Field(default=None, ge=0, le=1)
     score_factor: float | None = Field(default=None, ge=0, le=1)
 
 
-class ReasonBody(BaseModel):
+class ReasonBody(Body):
     reason: str = Field(min_length=1, max_length=4000)
 
 
-class DecideBody(BaseModel):
+class DecideBody(Body):
     verdict: Literal["uphold", "reject"]
     reason: str = Field(min_length=1, max_length=4000)
 
@@ -91,7 +105,7 @@ def flags(
     kind: Annotated[str | None, Query(max_length=32)] = None,
     account: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> FlagPage:
     """The queue, most severe first, filtered by status, kind or account."""
     with _moderation_errors():
@@ -179,11 +193,11 @@ def decide(flag_id: FlagId, body: DecideBody, who: Moderator, db: Db) -> dict[st
 def audit(
     who: Moderator,
     db: Db,
-    flag: Annotated[int | None, Query(ge=1)] = None,
+    flag: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
     account: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> list[dict[str, Any]]:
     """The audit log, oldest first."""
     with _moderation_errors():

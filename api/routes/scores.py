@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from api.deps import read_session, settings
 from api.errors import ApiError
 from api.schemas import (
+    ACCOUNT_ID_SCHEMA,
     AccountScores,
     BatchRequest,
     BatchScore,
@@ -34,7 +35,15 @@ from storage.scoring_repo import (
 
 router = APIRouter(tags=["scores"])
 
-Account = Annotated[str, Path(min_length=2, max_length=64, description="a NEAR account id")]
+Account = Annotated[
+    str,
+    Path(
+        min_length=2,
+        max_length=64,
+        description="a NEAR account id",
+        json_schema_extra={"pattern": ACCOUNT_ID_SCHEMA["pattern"]},
+    ),
+]
 
 
 def current_epoch(session: Session) -> int:

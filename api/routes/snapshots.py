@@ -28,6 +28,12 @@ router = APIRouter(tags=["snapshots"])
 
 DOWNLOAD_CHUNK = 10_000  # rows per fetch while streaming a table
 
+# The largest epoch number: epochs are 32-bit integers in the database (storage/models.py).
+# A larger one in a request is a 422, not a 500 from the driver (found by
+# tests/test_api_fuzz.py: SQLite overflowed past 2**63, PostgreSQL past 2**31 - 1).
+MAX_EPOCH = 2**31 - 1
+Epoch = Annotated[int, Path(ge=1, le=MAX_EPOCH)]
+
 
 def _iso(at: datetime | None) -> str | None:
     if at is None:
@@ -75,9 +81,7 @@ def latest(session: Annotated[Session, Depends(read_session)]) -> SnapshotInfo:
 
 
 @router.get("/snapshots/{epoch}", response_model=SnapshotInfo)
-def by_epoch(
-    epoch: Annotated[int, Path(ge=1)], session: Annotated[Session, Depends(read_session)]
-) -> SnapshotInfo:
+def by_epoch(epoch: Epoch, session: Annotated[Session, Depends(read_session)]) -> SnapshotInfo:
     """One epoch's root, leaf count, publications and download links."""
     return _info(session, epoch)
 
@@ -109,15 +113,21 @@ def _rows(db: Database, epoch: int) -> Iterator[tuple[object, ...]]:
 
 @router.get(
     "/snapshots/{epoch}/scores",
+    # Not JSON: without response_class, FastAPI documents an application/json 200 as well.
+    response_class=StreamingResponse,
     responses={
         200: {
-            "content": {"application/x-ndjson": {}, "text/csv": {}},
-            "description": "every score of the epoch, by domain and rank",
+            "content": {
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+            "description": "every score of the epoch, by domain and rank: one JSON object "
+            "per line (format=jsonl) or CSV with a header row (format=csv)",
         }
     },
 )
 def download(
-    epoch: Annotated[int, Path(ge=1)],
+    epoch: Epoch,
     request: Request,
     session: Annotated[Session, Depends(read_session)],
     format: Annotated[Literal["jsonl", "csv"], Query()] = "jsonl",

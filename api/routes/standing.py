@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from api.deps import read_session
 from api.errors import ApiError
 from api.routes.scores import Account, check_account_id, current_epoch, no_score
-from api.routes.snapshots import publications_of
+from api.routes.snapshots import MAX_EPOCH, publications_of
 from api.schemas import (
     AccountFlags,
     DomainScore,
@@ -155,7 +155,7 @@ def proof(
     account: Account,
     session: Annotated[Session, Depends(read_session)],
     domain: Domain = GLOBAL_DOMAIN,
-    epoch: Annotated[int | None, Query(ge=1)] = None,
+    epoch: Annotated[int | None, Query(ge=1, le=MAX_EPOCH)] = None,
 ) -> ProofBody:
     """An inclusion proof of the account's score against the epoch's Merkle root (the
     latest snapshot by default), checked against the stored root before it is served,
