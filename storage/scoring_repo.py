@@ -198,8 +198,8 @@ def latest_epoch(session: Session) -> ScoreEpoch | None:
     ).scalar_one_or_none()
 
 
-def _score_rows(epoch: int, domain: str) -> Any:
-    """SELECT of an epoch's scores in one domain, as AccountScore columns, by rank."""
+def _score_columns(epoch: int) -> Any:
+    """SELECT of an epoch's scores as AccountScore columns (name joined), to be narrowed."""
     return (
         select(
             Account.account_id,
@@ -212,9 +212,13 @@ def _score_rows(epoch: int, domain: str) -> Any:
             Score.explanation,
         )
         .join(Account, Account.id == Score.account_id)
-        .where(Score.epoch == epoch, Score.domain == domain)
-        .order_by(Score.rank)
+        .where(Score.epoch == epoch)
     )
+
+
+def _score_rows(epoch: int, domain: str) -> Any:
+    """SELECT of an epoch's scores in one domain, as AccountScore columns, by rank."""
+    return _score_columns(epoch).where(Score.domain == domain).order_by(Score.rank)
 
 
 def top_scores(
@@ -227,20 +231,7 @@ def top_scores(
 
 def account_scores(session: Session, epoch: int, account: str) -> list[AccountScore]:
     """One account's scores in every domain at ``epoch``, global first then by domain."""
-    stmt = (
-        select(
-            Account.account_id,
-            Score.domain,
-            Score.trust,
-            Score.score,
-            Score.rank,
-            Score.percentile,
-            Score.confidence,
-            Score.explanation,
-        )
-        .join(Account, Account.id == Score.account_id)
-        .where(Score.epoch == epoch, Account.account_id == account)
-    )
+    stmt = _score_columns(epoch).where(Account.account_id == account)
     rows = [AccountScore(*row) for row in session.execute(stmt)]
     return sorted(rows, key=lambda r: (r.domain != GLOBAL_DOMAIN, r.domain))
 
