@@ -27,6 +27,7 @@ from scoring.model import GLOBAL_DOMAIN
 from storage.scoring_repo import (
     account_exists,
     account_scores,
+    domain_size,
     domain_sizes,
     latest_epoch,
     scores_of,
@@ -128,7 +129,7 @@ def batch_scores(
     epoch = current_epoch(session)
     wanted = list(dict.fromkeys(body.accounts))
     rows = {r.account: r for r in scores_of(session, epoch, wanted, body.domain)}
-    size = domain_sizes(session, epoch).get(body.domain)
+    size = domain_size(session, epoch, body.domain) or None  # one domain's count
     return BatchScores(
         epoch=epoch,
         domain=body.domain,
@@ -159,8 +160,8 @@ def top(
 ) -> TopPage:
     """A page of a domain's ranking at the latest epoch, most trusted first."""
     epoch = current_epoch(session)
-    total = domain_sizes(session, epoch).get(domain)
-    if total is None:
+    total = domain_size(session, epoch, domain)  # one domain's count, not all of them
+    if not total:
         raise ApiError(
             404, "unknown_domain", f"no domain {domain!r} at epoch {epoch}", "GET /v1/domains"
         )
