@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: browser-tools setup demo test lint bench-ingest bench-accuracy bench-scoring clean \
+.PHONY: browser-tools setup demo test lint bench-ingest bench-accuracy bench-scoring bench-api clean \
         contract contract-check contract-tools
 
 $(STAMP): pyproject.toml
@@ -33,6 +33,11 @@ bench-accuracy: $(STAMP)
 
 bench-scoring: $(STAMP)
 	$(BIN)/python bench/scoring.py
+
+# bench/api.py drives the API with wrk (C; Debian's package), not a Python client.
+bench-api: $(STAMP)
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y wrk; }
+	$(BIN)/python -m bench.api
 
 # The NEAR contract (contract/README.md): built by nearc + Debian's emscripten in its own
 # venv (build tools, not dependencies of renown). `contract` rebuilds the committed wasm and

@@ -8,9 +8,11 @@ Callers
     or revoked is refused with 401 ``invalid_key``, never served as public: a client whose
     key stopped working must find out, not silently drop to the public limit. Keys are
     created and revoked with ``renown keys`` (renown/keys_cli.py) and stored hashed
-    (storage/keys_repo.py); a revocation applies from the next request, as every keyed
-    request looks its key up (a unique-index read in the request's read session, never
-    the writer).
+    (storage/keys_repo.py). A key is looked up (a unique-index read, never the writer)
+    and, once found valid, trusted by this process for ``api_key_ttl`` seconds (default
+    5): a marketplace's key then costs no database read per request, and a revocation
+    applies within that time. Keys not found valid are looked up on every request, so a
+    new key works at once.
 
 Dependencies for routes
     :func:`principal` (who), :func:`require_role` (401 ``key_required`` without a key,
@@ -47,23 +49,24 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import BackgroundTasks, Depends, Request, Response
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import read_session
 from api.errors import ApiError
-from storage.keys_repo import ROLES, touch_key, verify_key
+from storage.keys_repo import ROLES, hash_secret, touch_key, verify_key
 from storage.uow import UnitOfWork
 
 __all__ = [
     "PUBLIC",
+    "KnownKeys",
     "Principal",
     "RateLimitHeaders",
     "RateLimiter",
@@ -260,24 +263,64 @@ def _record_use(sessions: sessionmaker[Session], key_id: int) -> None:
         log.warning("could not record the use of API key #%s: %s", key_id, exc)
 
 
-def principal(
-    request: Request,
-    session: Annotated[Session, Depends(read_session)],
-    background: BackgroundTasks,
-) -> Principal:
+class KnownKeys:
+    """Keys this process verified, by the secret's hash, each trusted for ``ttl`` s."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl, self._clock = ttl, clock
+        self._lock = threading.Lock()
+        self._keys: dict[str, tuple[Principal, float]] = {}
+
+    def get(self, digest: str) -> Principal | None:
+        with self._lock:
+            hit = self._keys.get(digest)
+            if hit is None:
+                return None
+            if self._clock() >= hit[1]:
+                del self._keys[digest]
+                return None
+            return hit[0]
+
+    def put(self, digest: str, who: Principal) -> None:
+        if self._ttl <= 0:
+            return
+        now = self._clock()
+        with self._lock:
+            if len(self._keys) > 10_000:  # only valid keys get here; bound it anyway
+                self._keys = {d: h for d, h in self._keys.items() if h[1] > now}
+            self._keys[digest] = (who, now + self._ttl)
+
+
+def _look_up(sessions: sessionmaker[Session], secret: str) -> Principal | None:
+    with UnitOfWork(sessions) as uow:
+        key = verify_key(uow.session, secret)
+        if key is None:
+            return None
+        return Principal(key.id, key.owner, key.role, f"key:{key.id}")
+
+
+async def principal(request: Request, background: BackgroundTasks) -> Principal:
     """The caller: the public, or the owner of a valid key (401 ``invalid_key`` for a key
-    that is malformed, unknown or revoked)."""
+    that is malformed, unknown or revoked). Async: the public and known keys are told
+    apart without a thread hop or a database read."""
     address = client_address(request)
     try:
         secret = _presented_key(request)
         if secret is None:
             return Principal(None, None, PUBLIC, f"ip:{address}")
-        key = verify_key(session, secret)
-        if key is None:
-            raise _invalid(
-                "the API key is not valid: unknown, revoked or mistyped",
-                "check the key; the operator can list keys with `renown keys list`",
-            )
+        known = _app_state(
+            request, "known_keys", lambda: KnownKeys(request.app.state.settings.api_key_ttl)
+        )
+        digest = hash_secret(secret)
+        who: Principal | None = known.get(digest)
+        if who is None:
+            who = await run_in_threadpool(_look_up, request.app.state.db.sessions, secret)
+            if who is None:
+                raise _invalid(
+                    "the API key is not valid: unknown, revoked or mistyped",
+                    "check the key; the operator can list keys with `renown keys list`",
+                )
+            known.put(digest, who)
     except ApiError:
         # A refused key counts against its address's public allowance: guessing keys is
         # throttled like anonymous traffic (it is hopeless anyway: 256-bit keys).
@@ -287,12 +330,13 @@ def principal(
         if not decision.allowed:
             raise _too_many(decision, address, "send a valid key") from None
         raise
-    if _app_state(request, "key_usage", _Touched).due(key.id):
-        background.add_task(_record_use, request.app.state.db.writer_sessions, key.id)
-    return Principal(key.id, key.owner, key.role, f"key:{key.id}")
+    assert who.key_id is not None
+    if _app_state(request, "key_usage", _Touched).due(who.key_id):
+        background.add_task(_record_use, request.app.state.db.writer_sessions, who.key_id)
+    return who
 
 
-def require_role(*roles: str) -> Callable[..., Principal]:
+def require_role(*roles: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting keys with one of ``roles`` or a higher one: 401
     ``key_required`` without a key, 403 ``forbidden`` for a lesser role."""
     unknown = [r for r in roles if r not in ROLES]
@@ -301,7 +345,7 @@ def require_role(*roles: str) -> Callable[..., Principal]:
     lowest = min(roles, key=RANKS.__getitem__)
     needed = " or ".join(r for r in ROLES if RANKS[r] >= RANKS[lowest])
 
-    def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    async def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
         if who.is_public:
             raise ApiError(
                 401,
@@ -325,7 +369,7 @@ def require_role(*roles: str) -> Callable[..., Principal]:
     return check
 
 
-def rate_limited(
+async def rate_limited(
     request: Request,
     response: Response,
     who: Annotated[Principal, Depends(principal)],

@@ -1,17 +1,21 @@
 """The latest epoch's scores in memory, per API process: lookups without the database.
 
 Why: an epoch is immutable once written, and score lookups are the API's hot path (a
-marketplace gating payouts asks for thousands a second). A lookup through the database
-costs a session, a transaction and a join (the bare query loop alone: ~400/s per
-connection here, bench/api.py); from memory it is a dict lookup and a few array reads.
+marketplace gating payouts asks for thousands a second). Through the database a lookup
+costs a pooled connection, a transaction and an index join (the bare SQLAlchemy loop: about
+900 lookups/s on this 2-core machine, docs/performance.md); from memory it is a dict
+lookup and a few array reads, answered on the event loop without a thread hop.
 
-How: the first request that sees a new epoch starts loading its table in a background
-thread and is answered from the database meanwhile, as is every request until the table is
-ready; then the table answers, and the previous one is dropped. The latest epoch number
-itself is re-read at most every ``ttl`` seconds, so a new epoch is served within ``ttl`` of
-its commit. Memory: 5 float64 columns per (account, domain) plus one dict entry per
-account: about 200 MB per worker at 1M accounts and 4 domains. ``max_rows`` (default 20M)
-bounds it: a larger epoch is served from the database.
+How: the latest epoch number is re-read at most every ``ttl`` seconds, by one caller at a
+time (the others keep the number they have meanwhile), so a new epoch is served within
+``ttl`` of its commit. The first request that sees a new epoch starts loading its table in
+a background thread and is answered from the database, as is every request until the
+table is ready; then the table answers and the previous one is dropped. When the database
+goes away, a loaded table keeps answering (the failed re-read counts as a check: one
+request per ``ttl`` tries again). Memory: 5 float64 columns per (account, domain) plus one
+dict entry per account: about 200 MB per worker at 1M accounts and 4 domains; ``max_rows``
+(default 20M, ``RENOWN_API_CACHE_ROWS``; 0 turns the cache off) bounds it: a larger epoch
+is served from the database.
 """
 
 from __future__ import annotations
@@ -28,13 +32,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from scoring.model import GLOBAL_DOMAIN, AccountScore
-from storage.models import Account, Score
-from storage.scoring_repo import latest_epoch
+from storage.models import Score
+from storage.scoring_repo import domain_sizes, latest_epoch, stream_scores
 from storage.uow import UnitOfWork
 
 log = logging.getLogger("renown.api")
 
-__all__ = ["RETRY_S", "EpochCache", "EpochTable"]
+__all__ = ["RETRY_S", "EpochCache", "EpochTable", "load_table"]
 
 RETRY_S = 30.0  # after a failed load, the database answers this long before another try
 
@@ -91,34 +95,16 @@ class EpochTable:
 
 def load_table(session: Session, epoch: int) -> EpochTable:
     """Read one epoch's scores into an :class:`EpochTable` (one streamed query)."""
-    domain_rows = session.execute(
-        select(Score.domain, func.count()).where(Score.epoch == epoch).group_by(Score.domain)
-    ).all()
-    sizes = {d: int(n) for d, n in domain_rows}
+    sizes = domain_sizes(session, epoch)
     domains = sorted(sizes, key=lambda d: (d != GLOBAL_DOMAIN, d))
     d_index = {d: k for k, d in enumerate(domains)}
     index: dict[str, int] = {}
     cols: list[list[float]] = [[], [], [], [], [], [], []]  # d, i, trust, score, rank, pct, conf
-    result = session.execute(
-        select(
-            Account.account_id,
-            Score.domain,
-            Score.trust,
-            Score.score,
-            Score.rank,
-            Score.percentile,
-            Score.confidence,
-        )
-        .join(Account, Account.id == Score.account_id)
-        .where(Score.epoch == epoch)
-        .execution_options(yield_per=50_000)
-    )
-    for account, domain, trust, score, rank, pct, conf in result:
-        i = index.setdefault(account, len(index))
+    for r in stream_scores(session, epoch):
+        i = index.setdefault(r.account, len(index))
+        conf = math.nan if r.confidence is None else r.confidence
         for col, value in zip(
-            cols,
-            (d_index[domain], i, trust, score, rank, pct, math.nan if conf is None else conf),
-            strict=True,
+            cols, (d_index[r.domain], i, r.trust, r.score, r.rank, r.percentile, conf), strict=True
         ):
             col.append(value)
     shape = (len(domains), len(index))
@@ -133,7 +119,9 @@ def load_table(session: Session, epoch: int) -> EpochTable:
 
 
 class EpochCache:
-    """The latest epoch number (re-read every ``ttl`` s) and its table once loaded."""
+    """The latest epoch number (re-read every ``ttl`` s), its table once loaded, and the
+    sizes of its domains (the rank's denominators, also for epochs served from the
+    database: a GROUP BY over the epoch once, not per request)."""
 
     def __init__(
         self,
@@ -148,12 +136,47 @@ class EpochCache:
         self._lock = threading.Lock()
         self._epoch: int | None = None
         self._checked = -math.inf
+        self._refreshing = False
         self._table: EpochTable | None = None
+        self._sizes: tuple[int, dict[str, int]] | None = None
         self._loading: int | None = None
         self._failed: tuple[int, float] | None = None  # (epoch, when): no retry storm
+        self.served = {"memory": 0, "database": 0}  # score lookups, for /metrics
+
+    @property
+    def enabled(self) -> bool:
+        return self._max_rows > 0
+
+    def current(self) -> tuple[int | None, bool]:
+        """The latest epoch as known, and whether this caller must re-read it (with
+        :meth:`refresh`, off the event loop). One caller at a time is told to: the
+        others go on with the number known meanwhile."""
+        now = self._clock()
+        with self._lock:
+            if now - self._checked < self._ttl:
+                return self._epoch, False
+            if self._refreshing and self._epoch is not None:
+                return self._epoch, False
+            self._refreshing = True
+            return self._epoch, True
+
+    def refresh(self) -> int | None:
+        """Re-read the latest epoch number in its own transaction (blocking). A failure
+        counts as a check, so an outage costs one attempt per ``ttl``, and is raised."""
+        try:
+            with UnitOfWork(self._sessions) as uow:
+                row = latest_epoch(uow.session)
+                epoch = None if row is None else row.epoch
+            with self._lock:
+                self._epoch = epoch
+            return epoch
+        finally:
+            with self._lock:
+                self._checked = self._clock()
+                self._refreshing = False
 
     def latest(self, session: Session) -> int | None:
-        """The latest epoch number, at most ``ttl`` seconds old."""
+        """The latest epoch number, at most ``ttl`` seconds old, read in ``session``."""
         now = self._clock()
         if now - self._checked >= self._ttl:
             row = latest_epoch(session)
@@ -162,9 +185,24 @@ class EpochCache:
                 self._checked = now
         return self._epoch
 
+    def sizes(self, session: Session, epoch: int) -> dict[str, int]:
+        """Domain -> accounts scored in it at ``epoch`` (remembered for the last epoch)."""
+        table, known = self._table, self._sizes
+        if table is not None and table.epoch == epoch:
+            return table.sizes
+        if known is not None and known[0] == epoch:
+            return known[1]
+        sizes = domain_sizes(session, epoch)
+        with self._lock:
+            if self._sizes is None or self._sizes[0] <= epoch:
+                self._sizes = (epoch, sizes)
+        return sizes
+
     def table(self, epoch: int) -> EpochTable | None:
         """The epoch's table if loaded; otherwise start loading it and answer None (the
         caller reads the database)."""
+        if not self.enabled:
+            return None
         with self._lock:
             if self._table is not None and self._table.epoch == epoch:
                 return self._table
@@ -176,19 +214,41 @@ class EpochCache:
                 and self._clock() - self._failed[1] < RETRY_S
             ):
                 return None
+            if self._table is not None and self._table.epoch > epoch:
+                return None  # a stale number from another caller: never load backwards
             self._loading = epoch
         threading.Thread(target=self._load, args=(epoch,), daemon=True).start()
         return None
 
+    def prime(self) -> None:
+        """Read the latest epoch and start loading its table, in the background: the
+        first requests after a start then rarely wait on the database."""
+
+        def run() -> None:
+            try:
+                epoch = self.refresh()
+            except Exception as exc:  # the first request will try again
+                log.warning("could not read the latest epoch at start: %s", exc)
+                return
+            if epoch is not None:
+                self.table(epoch)
+
+        if self.enabled:
+            threading.Thread(target=run, daemon=True, name="epoch-cache-prime").start()
+
     def wait(self, epoch: int, timeout: float = 60.0) -> EpochTable | None:
         """Block until the epoch's table is loaded (tests, warm-up)."""
-        deadline = self._clock() + timeout
-        while self._clock() < deadline:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             t = self.table(epoch)
             if t is not None:
                 return t
             time.sleep(0.01)
         return None
+
+    def loaded(self) -> EpochTable | None:
+        """The table in memory now, if any (for /metrics)."""
+        return self._table
 
     def _load(self, epoch: int) -> None:
         try:
@@ -198,11 +258,14 @@ class EpochCache:
                 ).scalar_one()
                 if rows > self._max_rows:
                     log.warning("epoch %s has %s scores: served from the database", epoch, rows)
+                    with self._lock:
+                        self._failed = (epoch, math.inf)  # never: the epoch will not shrink
                     return
                 table = load_table(uow.session, epoch)
             with self._lock:
                 if self._table is None or self._table.epoch < epoch:
                     self._table = table
+            log.info("epoch %s in memory: %s accounts", epoch, len(table.index))
         except Exception:  # the database answers meanwhile; retried after RETRY_S
             log.exception("loading epoch %s into memory failed", epoch)
             with self._lock:

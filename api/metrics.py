@@ -460,6 +460,42 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+class EpochCacheCollector(Collector):
+    """The score lookups this worker answered from memory and from the database, and the
+    epoch it holds (api/epoch_cache.py). Per process: with several workers, each reports
+    its own (the ``instance`` label a scraper adds, or a sum, tells them apart)."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        cache = getattr(self.state, "epoch_cache", None)
+        if cache is None:
+            return
+        served = CounterMetricFamily(
+            "renown_api_score_lookups",
+            "Accounts looked up by /v1/scores routes, by where the answer came from.",
+            labels=["source"],
+        )
+        for source, n in cache.served.items():
+            served.add_metric([source], float(n))
+        yield served
+        table = cache.loaded()
+        yield _gauge(
+            "renown_api_cache_epoch",
+            "The epoch this worker holds in memory (0: none yet).",
+            0.0 if table is None else float(table.epoch),
+        )
+        yield _gauge(
+            "renown_api_cache_accounts",
+            "Accounts of that epoch in this worker's memory.",
+            0.0 if table is None else float(len(table.index)),
+        )
+
+
 # --------------------------------------------------------------------------------------
 # Request latencies
 # --------------------------------------------------------------------------------------
@@ -541,6 +577,7 @@ def install(app: FastAPI) -> None:
         registry=registry,
     )
     registry.register(DatabaseCollector(app.state))
+    registry.register(EpochCacheCollector(app.state))
     ProcessCollector(registry=registry)  # process_* (CPU, memory, open files): /proc reads
     app.add_middleware(RequestMetrics, histogram=histogram)
     app.state.metrics_registry = registry

@@ -92,9 +92,12 @@ _FORMAT_HINT = "docs/api.md, 'Contributors: signing in with NEP-413', shows the 
 
 
 def recipient_for(settings: Settings) -> str:
-    """The ``recipient`` a signed message must name: the snapshot contract's account,
-    or ``renown`` when none is configured."""
-    return settings.contract_id or DEFAULT_RECIPIENT
+    """The ``recipient`` a signed message must name: ``nep413_recipient`` when set (a
+    deployment without a contract, or one whose users know it by its web address),
+    else the snapshot contract's account, else ``renown``. A signature names the service
+    it was made for, so it cannot be replayed against another deployment; two
+    deployments should not share a recipient."""
+    return settings.nep413_recipient or settings.contract_id or DEFAULT_RECIPIENT
 
 
 class SignedMessage(BaseModel):

@@ -3,32 +3,42 @@
     python -m bench.api [--accounts 100000] [--seconds 10] [--concurrency 1,16,64]
                         [--workers 2] [--batch 1000] [--pg-url URL]
 
+(``make bench-api`` installs wrk, the load generator, and runs it.)
+
 Setup (not timed): a fresh PostgreSQL schema, migrated, holding N accounts and one epoch
 with a score for each in ``global`` and in three domains (4 N score rows, written with
-COPY, then VACUUM ANALYZE), as `renown score` would leave it. Then ``renown serve`` runs
-in its own processes (``--workers`` uvicorn workers, rate limits lifted) on loopback.
+COPY, then VACUUM ANALYZE), as `renown score` would leave it, and a reader API key. Then
+two ``renown serve`` run in their own processes (``--workers`` uvicorn workers each, rate
+limits lifted) on loopback: the default one, which answers score lookups from the latest
+epoch in memory (api/epoch_cache.py), and one with that copy turned off
+(``RENOWN_API_CACHE_ROWS=0``), which answers every lookup from PostgreSQL as it does for
+an epoch too large to hold.
 
-Timed, for each concurrency C, for ``--seconds`` each (after a 1 s warm-up):
+Timed, for each concurrency C, for ``--seconds`` each (after a 2 s warm-up):
 
 * **single**: ``GET /v1/scores/{account}`` for random accounts (every domain of the
-  account, with the domains' sizes), C requests in flight;
+  account, with the domains' sizes), C connections each with one request in flight;
+* **single, API key**: the same with a reader key (a marketplace's traffic);
 * **batch**: ``POST /v1/scores/batch`` with ``--batch`` random accounts in ``global``;
-* **floor**: the bare SQLAlchemy query the single route runs for its scores (the account's
-  rows of the epoch, joined to its name), in a loop on C threads with a session each,
+* **single, from PostgreSQL** and **batch, from PostgreSQL**: the same against the server
+  without the in-memory copy;
+* **floor**: the bare SQLAlchemy query the database path runs for an account's scores
+  (its rows of the epoch joined to its name), in a loop on C threads with a session each,
   no HTTP: what the database and the driver cost alone.
 
-The load generator is one asyncio process with httpx (HTTP/1.1 keep-alive, C
-connections); it shares the 2 cores with the server workers and PostgreSQL, so the
-figures are what this machine serves with everything on it, not the server's ceiling.
-Latency is per request, client side (send to last byte).
+The load generator is wrk (C, one thread, keep-alive; bench/wrk/*.lua pick the accounts):
+it costs a few percent of a core, so the figures are the server's, not a Python client's.
+It still shares the 2 cores with the server workers and PostgreSQL. Latency is per
+request, client side (wrk's own percentiles).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
 import os
 import random
+import shutil
 import signal
 import socket
 import statistics
@@ -45,13 +55,14 @@ import httpx
 from sqlalchemy import Engine, select, text
 
 from bench.tables import markdown_table
-from storage import migrate
+from storage import keys_repo, migrate
 from storage.db import make_engine, make_session_factory
 from storage.models import Account, Score
 from storage.uow import UnitOfWork
 
 DOMAINS = ("global", "general", "images", "text")
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+WRK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrk")
 
 
 @contextmanager
@@ -119,10 +130,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(url: str, workers: int) -> Iterator[str]:
+def server(url: str, workers: int, **extra: str) -> Iterator[str]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RENOWN_")}
-    env |= {"RENOWN_API_RATE_PUBLIC": "1000000", "RENOWN_API_RATE_KEY": "10000000"}
+    env |= {"RENOWN_API_RATE_PUBLIC": "1000000", "RENOWN_API_RATE_KEY": "10000000", **extra}
     proc = subprocess.Popen(
         [sys.executable, "-m", "renown.cli", "--database-url", url, "serve", "--port",
          str(port), "--workers", str(workers)],
@@ -140,47 +151,52 @@ def server(url: str, workers: int) -> Iterator[str]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"renown serve did not start: {proc.stderr.read()[-2000:]}")  # type: ignore[union-attr]
             time.sleep(0.2)
+        if extra.get("RENOWN_API_CACHE_ROWS") != "0":
+            _until_loaded(base)
         yield base
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
 
 
+def _until_loaded(base: str, timeout: float = 300.0) -> None:
+    """Wait until every worker holds the epoch in memory: 20 /metrics answers in a row,
+    each on a new connection (the kernel hands each to a worker), say so."""
+    deadline, streak = time.monotonic() + timeout, 0
+    while streak < 20:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the API workers did not load the epoch in time")
+        text = httpx.get(f"{base}/metrics", timeout=10).text
+        streak = streak + 1 if "\nrenown_api_cache_epoch 1.0" in text else 0
+        if not streak:
+            time.sleep(0.5)
+
+
 def _summary(lat: list[float], seconds: float, errors: int) -> dict[str, float]:
     lat.sort()
     q = statistics.quantiles(lat, n=100) if len(lat) >= 2 else [lat[0] if lat else 0.0] * 99
+    return {"rps": len(lat) / seconds, "p50": q[49] * 1000, "p99": q[98] * 1000,
+            "errors": float(errors)}  # fmt: skip
+
+
+def _wrk(base: str, script: str, c: int, seconds: float, **env: str) -> dict[str, float]:
+    """One wrk run: requests/s, p50 and p99 (ms), and the failed requests."""
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{c}", f"-d{seconds:g}s", "--timeout", "10s",
+         "-s", os.path.join(WRK_DIR, script), base],
+        env={"PATH": os.environ.get("PATH", ""), "LUA_DIR": WRK_DIR, **env},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result:\n{out.stdout}\n{out.stderr}")
+    r = json.loads(line.removeprefix("RESULT "))
     return {
-        "rps": len(lat) / seconds,
-        "p50": q[49] * 1000,
-        "p99": q[98] * 1000,
-        "errors": float(errors),
-        "n": float(len(lat)),
+        "rps": r["requests"] / (r["duration_us"] / 1e6),
+        "p50": r["p50_us"] / 1000,
+        "p99": r["p99_us"] / 1000,
+        "errors": float(r["non2xx"] + r["socket_errors"]),
     }
-
-
-async def _load(base: str, c: int, seconds: float, make: object) -> dict[str, float]:
-    lat: list[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
-        stop_warm = time.perf_counter() + 1.0
-        stop = stop_warm + seconds
-
-        async def worker() -> None:
-            nonlocal errors
-            while True:
-                t0 = time.perf_counter()
-                if t0 >= stop:
-                    return
-                r = await make(client)  # type: ignore[operator]
-                t1 = time.perf_counter()
-                if r.status_code != 200:
-                    errors += 1
-                elif t0 >= stop_warm:
-                    lat.append(t1 - t0)
-
-        await asyncio.gather(*(worker() for _ in range(c)))
-    return _summary(lat, seconds, errors)
 
 
 def _floor(url: str, n: int, c: int, seconds: float) -> dict[str, float]:
@@ -219,6 +235,17 @@ def _floor(url: str, n: int, c: int, seconds: float) -> dict[str, float]:
     return _summary(lat, seconds, 0)
 
 
+def _reader_key(url: str) -> str:
+    engine = make_engine(url)
+    try:
+        with UnitOfWork(make_session_factory(engine, writer=True)) as uow:
+            _, secret = keys_repo.create_key(uow.session, "bench.near", "reader")
+            uow.commit()
+    finally:
+        engine.dispose()
+    return secret
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--accounts", type=int, default=100_000)
@@ -228,38 +255,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--pg-url", default=os.environ.get("RENOWN_TEST_PG_URL", PG_URL))
     args = p.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("bench/api.py needs wrk, the load generator: `make bench-api` installs it "
+              "(apt-get install wrk)", file=sys.stderr)  # fmt: skip
+        return 2
     n = args.accounts
     levels = [int(x) for x in args.concurrency.split(",")]
-    rng = random.Random(11)
-
-    def one(client: httpx.AsyncClient) -> object:
-        return client.get(f"/v1/scores/acct{rng.randint(1, n):08d}.near")
-
-    def batch(client: httpx.AsyncClient) -> object:
-        names = [f"acct{rng.randint(1, n):08d}.near" for _ in range(args.batch)]
-        return client.post("/v1/scores/batch", json={"accounts": names})
-
+    base_env = {"N": str(n), "BATCH": str(args.batch), "SEED": "11"}
     body: list[list[str]] = []
+
+    def row(name: str, c: int, r: dict[str, float], per: str = "") -> None:
+        body.append([name, str(c), f"{r['rps']:,.0f}", f"{r['p50']:.1f}", f"{r['p99']:.1f}",
+                     f"{r['errors']:.0f}", per])  # fmt: skip
+        print(f"  {name} C={c}: {r['rps']:,.0f}/s p50 {r['p50']:.1f} ms p99 {r['p99']:.1f} ms "
+              f"errors {r['errors']:.0f} {per}", flush=True)  # fmt: skip
+
     print(f"setting up {n:,} accounts x {len(DOMAINS)} domains in PostgreSQL ...", flush=True)
     with scored_schema(args.pg_url, n) as url:
-        with server(url, args.workers) as base:
-            for c in levels:
-                for name, make in (("single", one), ("batch", batch)):
-                    r = asyncio.run(_load(base, c, args.seconds, make))
-                    per = f"{r['rps'] * args.batch:,.0f} accounts/s" if name == "batch" else ""
-                    body.append([name, str(c), f"{r['rps']:,.0f}", f"{r['p50']:.1f}",
-                                 f"{r['p99']:.1f}", f"{r['errors']:.0f}", per])  # fmt: skip
-                    print(
-                        f"  {name} C={c}: {r['rps']:,.0f}/s p50 {r['p50']:.1f} ms "
-                        f"p99 {r['p99']:.1f} ms errors {r['errors']:.0f} {per}",
-                        flush=True,
-                    )
+        key = _reader_key(url)
+        runs = [
+            ("", {}, [("single", "single.lua", {}), ("single, API key", "single.lua",
+                                                     {"KEY": key}), ("batch", "batch.lua", {})]),
+            (", from PostgreSQL", {"RENOWN_API_CACHE_ROWS": "0"},
+             [("single", "single.lua", {}), ("batch", "batch.lua", {})]),
+        ]  # fmt: skip
+        for suffix, server_env, loads in runs:
+            with server(url, args.workers, **server_env) as base:
+                _wrk(base, "single.lua", 16, 2.0, **base_env)  # warm-up: the epoch loads
+                for c in levels:
+                    for name, script, env in loads:
+                        r = _wrk(base, script, c, args.seconds, **base_env, **env)
+                        per = f"{r['rps'] * args.batch:,.0f} accounts/s" if "batch" in name else ""
+                        row(name + suffix, c, r, per)
         for c in levels:
-            r = _floor(url, n, c, args.seconds)
-            body.append(["floor (SQLAlchemy, no HTTP)", str(c), f"{r['rps']:,.0f}",
-                         f"{r['p50']:.1f}", f"{r['p99']:.1f}", "0", ""])  # fmt: skip
-            print(f"  floor C={c}: {r['rps']:,.0f}/s p50 {r['p50']:.1f} ms p99 {r['p99']:.1f} ms",
-                  flush=True)  # fmt: skip
+            row("floor (SQLAlchemy, no HTTP)", c, _floor(url, n, c, args.seconds))
     print()
     print(markdown_table(
         ["lookup", "concurrency", "requests/s", "p50 ms", "p99 ms", "errors", "note"], body

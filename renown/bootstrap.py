@@ -68,7 +68,11 @@ class Database:
 
 def open_database(settings: Settings, *, require_schema: bool = True) -> Database:
     """Connect, and refuse to go on against a database the migrations have not reached."""
-    engine = make_engine(settings.database_url)
+    pool: dict[str, Any] = {}
+    if not settings.database_url.startswith("sqlite"):
+        size = settings.database_pool_size
+        pool = {"pool_size": size, "max_overflow": size}
+    engine = make_engine(settings.database_url, **pool)
     where = describe(settings.database_url)
     try:
         up_to_date = migrate.is_up_to_date(engine)

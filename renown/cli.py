@@ -618,6 +618,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="default", choices=["tiny", "small", "default", "large"])
     p.add_argument("--seed", type=int)
     p.add_argument("--out", default="demo-out", help="folder for the simulated world files")
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="then serve the API and web pages on the demo's database until Ctrl-C",
+    )
+    p.add_argument("--host", help="with --serve; default: RENOWN_API_HOST (127.0.0.1)")
+    p.add_argument("--port", type=int, help="with --serve; default: RENOWN_API_PORT (8080)")
     return parser
 
 

@@ -3,12 +3,17 @@
 simulate a world -> produce it to Kafka (the embedded broker unless one is configured)
 -> ingest through a consumer group into the database -> score -> report how the
 malicious groups rank. It uses exactly the code paths of the production commands.
+
+With ``--serve`` it then leaves the HTTP API (the same app as ``renown serve``) running on
+the demo's database until Ctrl-C, with two moderator keys made for the occasion, and
+prints where to look: a top account's standing page, the leaderboard, the moderator queue.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -23,7 +28,7 @@ from renown.report import format_table, score_table
 from renown.settings import Settings
 from scoring.model import GLOBAL_DOMAIN, AccountScore
 from simulate.world import PRESETS, GroundTruth, generate, truth_path_for, write_world
-from storage import migrate
+from storage import keys_repo, migrate
 from storage.db import make_engine
 from storage.scoring_repo import top_scores
 from storage.uow import UnitOfWork
@@ -183,4 +188,48 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     print(f"\nDatabase: {db.url}")
     print(f"World and ground truth: {messages_path}, {truth_path}")
     print(f"Try: renown --database-url {settings.database_url} scores --top 10")
+    if args.serve:
+        return serve_demo(args, settings, rows[0].account if rows else None)
+    return 0
+
+
+DEMO_MODERATORS = ("moderator-a.demo", "moderator-b.demo")
+
+
+def serve_demo(args: argparse.Namespace, settings: Settings, top: str | None) -> int:
+    """Serve the API on the demo's database until Ctrl-C (or SIGTERM)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    host = args.host or settings.api_host
+    port = settings.api_port if args.port is None else args.port
+    with socket.socket() as probe:  # a clear line now rather than a traceback later
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            print(f"renown demo: cannot serve on {host}:{port}: {exc.strerror}; pass --port",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+    db = bootstrap.open_database(settings)
+    try:
+        with UnitOfWork(db.writer_sessions) as uow:
+            keys = [keys_repo.create_key(uow.session, m, "moderator")[1] for m in DEMO_MODERATORS]
+            uow.commit()
+    finally:
+        db.close()
+    base = f"http://{host}:{port}"
+    print("\nServing the API on the demo's database (Ctrl-C stops it):")
+    if top is not None:
+        print(f"  standing of the top account: {base}/accounts/{top}")
+    print(f"  leaderboard:                 {base}/leaderboard")
+    print(f"  moderator queue:             {base}/moderation")
+    print(f"  API reference:               {base}/docs")
+    print("Moderator keys for this demo database (paste one into the queue's key field; an")
+    print("appeal is decided by a moderator other than the one who confirmed the flag):")
+    for owner, key in zip(DEMO_MODERATORS, keys, strict=True):
+        print(f"  {owner}: {key}")
+    print(flush=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    print("API stopped.")
     return 0

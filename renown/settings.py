@@ -45,6 +45,14 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; SQLite file in the working directory by default, "
         "postgresql://user@host/db in production.",
     )
+    database_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=200,
+        description="PostgreSQL connections each process keeps open (an API worker answering "
+        "from the database at concurrency C wants about C); as many again may be opened "
+        "for bursts and closed after.",
+    )
     kafka_bootstrap: str | None = Field(
         default=None,
         description="Comma-separated host:port list. Unset: `renown demo` starts the embedded "
@@ -129,6 +137,34 @@ class Settings(BaseSettings):
     )
     api_max_batch: int = Field(
         default=1_000, ge=1, le=10_000, description="Accounts per batch score lookup."
+    )
+    api_cache_rows: int = Field(
+        default=20_000_000,
+        ge=0,
+        description="Score rows (accounts x domains) of the latest epoch each API worker "
+        "keeps in memory for score lookups (about 50 bytes each); a larger epoch is served "
+        "from the database; 0 turns the copy off.",
+    )
+    api_cache_ttl: float = Field(
+        default=1.0,
+        ge=0,
+        le=3600,
+        description="Seconds an API worker goes on serving the epoch it knows before "
+        "checking for a newer one.",
+    )
+    nep413_recipient: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="The recipient a contributor's NEP-413 signed message must name "
+        "(docs/api.md); default: contract_id, else 'renown'. Give each deployment its own.",
+    )
+    api_key_ttl: float = Field(
+        default=5.0,
+        ge=0,
+        le=3600,
+        description="Seconds an API worker trusts a key it has verified before reading it "
+        "again: a revoked key is refused within this time.",
     )
     # Publishing to NEAR (renown publish / verify; docs/contract.md).
     near_rpc_url: str = Field(

@@ -294,7 +294,13 @@ class ScoreEpoch(Base):
 
 class Score(Base):
     __tablename__ = "scores"
-    __table_args__ = (Index(None, "epoch", "domain", "rank"),)
+    # (epoch, domain, rank) serves rankings; (account_id, epoch) an account's scores in
+    # every domain and its history (migration 0007): without it a lookup by account
+    # scans the whole epoch (7.5 ms at 20k accounts, growing with the epoch).
+    __table_args__ = (
+        Index(None, "epoch", "domain", "rank"),
+        Index(None, "account_id", "epoch"),
+    )
 
     epoch: Mapped[int] = mapped_column(ForeignKey("score_epochs.epoch"), primary_key=True)
     domain: Mapped[str] = mapped_column(String(DOMAIN_LEN), primary_key=True)

@@ -8,7 +8,7 @@ derived work credits its parents' authors.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -198,22 +198,31 @@ def latest_epoch(session: Session) -> ScoreEpoch | None:
     ).scalar_one_or_none()
 
 
-def _score_columns(epoch: int) -> Any:
-    """SELECT of an epoch's scores as AccountScore columns (name joined), to be narrowed."""
+def _score_columns(epoch: int, *, explanation: bool = True) -> Any:
+    """SELECT of an epoch's scores as AccountScore columns (name joined), to be narrowed;
+    without the explanation (the bulky JSON) when ``explanation`` is false."""
+    columns = [
+        Account.account_id,
+        Score.domain,
+        Score.trust,
+        Score.score,
+        Score.rank,
+        Score.percentile,
+        Score.confidence,
+    ]
+    if explanation:
+        columns.append(Score.explanation)
     return (
-        select(
-            Account.account_id,
-            Score.domain,
-            Score.trust,
-            Score.score,
-            Score.rank,
-            Score.percentile,
-            Score.confidence,
-            Score.explanation,
-        )
-        .join(Account, Account.id == Score.account_id)
-        .where(Score.epoch == epoch)
+        select(*columns).join(Account, Account.id == Score.account_id).where(Score.epoch == epoch)
     )
+
+
+def stream_scores(session: Session, epoch: int, *, chunk: int = 50_000) -> Iterator[AccountScore]:
+    """Every score of an epoch without explanations, streamed ``chunk`` rows at a time
+    (the API's in-memory copy of the latest epoch; api/epoch_cache.py)."""
+    stmt = _score_columns(epoch, explanation=False).execution_options(yield_per=chunk)
+    for row in session.execute(stmt):
+        yield AccountScore(*row)
 
 
 def _score_rows(epoch: int, domain: str) -> Any:

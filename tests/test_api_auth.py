@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 
 from api.app import create_app
 from api.auth import (
+    KnownKeys,
     Principal,
     RateLimiter,
     RateLimitHeaders,
@@ -205,11 +206,31 @@ def test_a_bad_or_revoked_key_is_refused_never_public(client: TestClient, engine
             assert error_of(r)["code"] == "invalid_key"
             assert r.headers["WWW-Authenticate"].startswith("Bearer")
 
+    # A verified key is trusted for api_key_ttl seconds (no database read per request);
+    # a revocation applies once that time has passed.
+    now = [0.0]
+    client.app.state.known_keys = KnownKeys(5.0, clock=lambda: now[0])  # type: ignore[attr-defined]
     assert client.get("/t/whoami", headers=bearer(secret)).json()["owner"] == "acme.near"
     revoke(engine, key_id)
+    now[0] = 4.9
+    assert client.get("/t/whoami", headers=bearer(secret)).json()["owner"] == "acme.near"
+    now[0] = 5.0
     r = client.get("/t/whoami", headers=bearer(secret))
     assert r.status_code == 401 and error_of(r)["code"] == "invalid_key"
     assert "revoked" in error_of(r)["message"]
+    # Refused keys are not remembered: a key created now works at once.
+    _, fresh = new_key(engine, "new.near", "reader")
+    assert client.get("/t/whoami", headers=bearer(fresh)).json()["owner"] == "new.near"
+
+
+def test_with_no_key_ttl_a_revocation_applies_at_the_next_request(
+    db_url: str, engine: Engine
+) -> None:
+    key_id, secret = new_key(engine, "acme.near", "reader")
+    with TestClient(make_app(db_url, api_key_ttl=0)) as c:
+        assert c.get("/t/whoami", headers=bearer(secret)).json()["owner"] == "acme.near"
+        revoke(engine, key_id)
+        assert c.get("/t/whoami", headers=bearer(secret)).status_code == 401
 
 
 def test_roles_guard_moderation(client: TestClient, engine: Engine) -> None:

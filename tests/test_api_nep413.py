@@ -193,9 +193,11 @@ def test_payload_bytes_follow_the_spec_and_sign_as_near_api_js_does() -> None:
         nep413.payload_bytes("m", b"\x00" * 28, "r")
 
 
-def test_the_recipient_is_the_contract_or_renown() -> None:
+def test_the_recipient_is_the_setting_the_contract_or_renown() -> None:
     assert nep413.recipient_for(Settings(contract_id="c.near")) == "c.near"
     assert nep413.recipient_for(Settings(contract_id=None)) == "renown"
+    named = Settings(contract_id="c.near", nep413_recipient="renown.example.org")
+    assert nep413.recipient_for(named) == "renown.example.org"
 
 
 # --------------------------------------------------------------------------------------

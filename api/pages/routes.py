@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from api.auth import Principal, rate_limited, require_role
-from api.deps import database, read_session
+from api.deps import database, epoch_cache, read_session
 from api.errors import ApiError
 from api.pages.charts import account_graph, chart_marks, evidence_edges, score_chart
 from api.pages.evidence import evidence_html
@@ -34,7 +34,6 @@ from storage.history_repo import account_history
 from storage.scoring_repo import (
     account_exists,
     account_scores,
-    domain_sizes,
     latest_epoch,
     top_scores,
 )
@@ -70,9 +69,9 @@ def static(name: Annotated[str, Path(max_length=64)]) -> Response:
 
 
 @router.get("/", dependencies=Limited)
-def home(session: ReadSession) -> Response:
+def home(request: Request, session: ReadSession) -> Response:
     latest = latest_epoch(session)
-    sizes = domain_sizes(session, latest.epoch) if latest else {}
+    sizes = epoch_cache(request).sizes(session, latest.epoch) if latest else {}
     return render(
         "home.html",
         epoch=latest.epoch if latest else None,
@@ -93,6 +92,7 @@ def lookup(account: Annotated[str, Query(max_length=MAX_QUERY)] = "") -> Respons
 @router.get("/accounts/{account}", dependencies=Limited)
 def standing(
     account: Annotated[str, Path(min_length=1, max_length=100)],
+    request: Request,
     session: ReadSession,
     domain: Annotated[str, Query(max_length=64)] = GLOBAL_DOMAIN,
 ) -> Response:
@@ -117,7 +117,7 @@ def standing(
             "It has never appeared in any event Renown ingested; check the spelling.",
         )
     rows = account_scores(session, epoch, account)
-    sizes = domain_sizes(session, epoch)
+    sizes = epoch_cache(request).sizes(session, epoch)
     chosen = next((r for r in rows if r.domain == domain), None)
     found = account_history(session, account, domain, limit=HISTORY_EPOCHS)
     entries, pending = found if found is not None else ([], [])
@@ -181,6 +181,7 @@ def leaderboard_home() -> Response:
 @router.get("/leaderboard/{domain}", dependencies=Limited)
 def leaderboard(
     domain: Annotated[str, Path(max_length=64)],
+    request: Request,
     session: ReadSession,
     q: Annotated[str, Query(max_length=200)] = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
@@ -190,7 +191,7 @@ def leaderboard(
     if latest is None:
         return _error(404, "No scores yet", "The operator has not scored an epoch yet.")
     epoch = latest.epoch
-    sizes = domain_sizes(session, epoch)
+    sizes = epoch_cache(request).sizes(session, epoch)
     if domain not in sizes:
         return _error(
             404,

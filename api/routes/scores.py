@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import read_session, settings
+from api.deps import database, epoch_cache, read_session, settings
+from api.epoch_cache import EpochCache
 from api.errors import ApiError
 from api.schemas import (
     ACCOUNT_ID_SCHEMA,
@@ -23,16 +26,16 @@ from api.schemas import (
 )
 from ingest.decode import is_account_id
 from renown.settings import Settings
-from scoring.model import GLOBAL_DOMAIN
+from scoring.model import GLOBAL_DOMAIN, AccountScore
+from storage.db import DatabaseUnavailable
 from storage.scoring_repo import (
     account_exists,
     account_scores,
-    domain_size,
-    domain_sizes,
     latest_epoch,
     scores_of,
     top_scores,
 )
+from storage.uow import UnitOfWork
 
 router = APIRouter(tags=["scores"])
 
@@ -83,33 +86,74 @@ def no_score(session: Session, account: str, domain: str, epoch: int) -> ApiErro
     )
 
 
+async def known_epoch(cache: EpochCache) -> int | None:
+    """The latest epoch, re-read (off the event loop) at most every ttl by one request; a
+    failed re-read keeps the known epoch when there is one, so a loaded table keeps
+    answering through a database outage."""
+    epoch, stale = cache.current()
+    if stale:
+        try:
+            return await run_in_threadpool(cache.refresh)
+        except (SQLAlchemyError, DatabaseUnavailable):
+            if epoch is None:
+                raise
+    return epoch
+
+
+# The two lookups marketplaces make at volume are async and answered from the epoch in
+# memory (api/epoch_cache.py) without a thread hop or a database round trip; the database
+# answers, in the thread pool, until the table is loaded, for the 404s, and for epochs
+# too large to hold (docs/api.md "Cost").
+
+
 @router.get("/scores/{account}", response_model=AccountScores)
-def account_score(
+async def account_score(
     account: Account,
-    session: Annotated[Session, Depends(read_session)],
+    request: Request,
     domain: Annotated[str | None, Query(max_length=64)] = None,
 ) -> AccountScores:
     """An account's score, rank, percentile and confidence in every domain (or one) at
     the latest epoch."""
     check_account_id(account)
-    epoch = current_epoch(session)
-    rows = account_scores(session, epoch, account)
-    if domain is not None:
-        rows = [r for r in rows if r.domain == domain]
-    if not rows:
-        raise no_score(session, account, domain or "*", epoch)
-    sizes = domain_sizes(session, epoch)
-    return AccountScores(
-        account=account,
-        epoch=epoch,
-        scores=[DomainScore.of(r, sizes.get(r.domain)) for r in rows],
-    )
+    cache = epoch_cache(request)
+    epoch = await known_epoch(cache)
+    table = None if epoch is None else cache.table(epoch)
+    if table is not None:
+        rows = [r for r in table.of(account) if domain is None or r.domain == domain]
+        if rows:
+            cache.served["memory"] += 1
+            return AccountScores(
+                account=account,
+                epoch=table.epoch,
+                scores=[DomainScore.of(r, table.sizes.get(r.domain)) for r in rows],
+            )
+    cache.served["database"] += 1
+    return await run_in_threadpool(_account_score_db, request, account, domain, epoch)
+
+
+def _account_score_db(
+    request: Request, account: str, domain: str | None, epoch: int | None
+) -> AccountScores:
+    with UnitOfWork(database(request).sessions) as uow:
+        session = uow.session
+        epoch = current_epoch(session) if epoch is None else epoch
+        rows = account_scores(session, epoch, account)
+        if domain is not None:
+            rows = [r for r in rows if r.domain == domain]
+        if not rows:
+            raise no_score(session, account, domain or "*", epoch)
+        sizes = epoch_cache(request).sizes(session, epoch)
+        return AccountScores(
+            account=account,
+            epoch=epoch,
+            scores=[DomainScore.of(r, sizes.get(r.domain)) for r in rows],
+        )
 
 
 @router.post("/scores/batch", response_model=BatchScores)
-def batch_scores(
+async def batch_scores(
     body: BatchRequest,
-    session: Annotated[Session, Depends(read_session)],
+    request: Request,
     config: Annotated[Settings, Depends(settings)],
 ) -> BatchScores:
     """Up to ``api_max_batch`` (1,000) accounts' scores in one domain, in one call;
@@ -126,27 +170,43 @@ def batch_scores(
         raise ApiError(
             422, "invalid_account", f"not NEAR account ids: {bad[:10]}", "fix or drop them"
         )
-    epoch = current_epoch(session)
     wanted = list(dict.fromkeys(body.accounts))
-    rows = {r.account: r for r in scores_of(session, epoch, wanted, body.domain)}
-    size = domain_size(session, epoch, body.domain) or None  # one domain's count
+    cache = epoch_cache(request)
+    epoch = await known_epoch(cache)
+    table = None if epoch is None else cache.table(epoch)
+    if table is not None:
+        cache.served["memory"] += len(wanted)
+        found, size = table.many(wanted, body.domain), table.sizes.get(body.domain)
+        return _batch(table.epoch, body.domain, wanted, found, size)
+    cache.served["database"] += len(wanted)
+    return await run_in_threadpool(_batch_db, request, body.domain, wanted, epoch)
+
+
+def _batch_db(request: Request, domain: str, wanted: list[str], epoch: int | None) -> BatchScores:
+    with UnitOfWork(database(request).sessions) as uow:
+        session = uow.session
+        epoch = current_epoch(session) if epoch is None else epoch
+        found = {r.account: r for r in scores_of(session, epoch, wanted, domain)}
+        size = epoch_cache(request).sizes(session, epoch).get(domain)
+        return _batch(epoch, domain, wanted, found, size)
+
+
+def _batch(
+    epoch: int, domain: str, wanted: list[str], found: dict[str, AccountScore], size: int | None
+) -> BatchScores:
     return BatchScores(
         epoch=epoch,
-        domain=body.domain,
-        scores=[
-            BatchScore(account=a, **DomainScore.of(rows[a], size).model_dump())
-            for a in wanted
-            if a in rows
-        ],
-        missing=[a for a in wanted if a not in rows],
+        domain=domain,
+        scores=[BatchScore.of(found[a], size) for a in wanted if a in found],
+        missing=[a for a in wanted if a not in found],
     )
 
 
 @router.get("/domains", response_model=Domains)
-def domains(session: Annotated[Session, Depends(read_session)]) -> Domains:
+def domains(request: Request, session: Annotated[Session, Depends(read_session)]) -> Domains:
     """The domains scored at the latest epoch, with how many accounts each holds."""
     epoch = current_epoch(session)
-    sizes = domain_sizes(session, epoch)
+    sizes = epoch_cache(request).sizes(session, epoch)
     order = sorted(sizes, key=lambda d: (d != GLOBAL_DOMAIN, d))
     return Domains(epoch=epoch, domains=[DomainInfo(domain=d, accounts=sizes[d]) for d in order])
 
@@ -154,13 +214,14 @@ def domains(session: Annotated[Session, Depends(read_session)]) -> Domains:
 @router.get("/domains/{domain}/top", response_model=TopPage)
 def top(
     domain: Annotated[str, Path(max_length=64)],
+    request: Request,
     session: Annotated[Session, Depends(read_session)],
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=100_000_000)] = 0,
 ) -> TopPage:
     """A page of a domain's ranking at the latest epoch, most trusted first."""
     epoch = current_epoch(session)
-    total = domain_size(session, epoch, domain)  # one domain's count, not all of them
+    total = epoch_cache(request).sizes(session, epoch).get(domain, 0)
     if not total:
         raise ApiError(
             404, "unknown_domain", f"no domain {domain!r} at epoch {epoch}", "GET /v1/domains"
@@ -172,5 +233,5 @@ def top(
         total=total,
         limit=limit,
         offset=offset,
-        items=[RankedScore(account=r.account, **DomainScore.of(r).model_dump()) for r in rows],
+        items=[RankedScore.of(r) for r in rows],
     )

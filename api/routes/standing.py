@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.deps import read_session
+from api.deps import epoch_cache, read_session
 from api.errors import ApiError
 from api.routes.scores import Account, check_account_id, current_epoch, no_score
 from api.routes.snapshots import MAX_EPOCH, publications_of
@@ -28,7 +28,7 @@ from scoring.model import GLOBAL_DOMAIN
 from storage import flags_repo
 from storage.history_repo import ModerationEvent, account_history
 from storage.models import Appeal
-from storage.scoring_repo import account_exists, domain_size, scores_of
+from storage.scoring_repo import account_exists, scores_of
 from storage.snapshot_repo import NoSnapshot, NotInSnapshot, SnapshotMismatch, prove
 
 router = APIRouter(tags=["standing"])
@@ -91,6 +91,7 @@ def history(
 @router.get("/accounts/{account}/explanation", response_model=Explanation)
 def explanation(
     account: Account,
+    request: Request,
     session: Annotated[Session, Depends(read_session)],
     domain: Domain = GLOBAL_DOMAIN,
 ) -> Explanation:
@@ -101,7 +102,7 @@ def explanation(
     rows = scores_of(session, epoch, [account], domain)
     if not rows:
         raise no_score(session, account, domain, epoch)
-    total = domain_size(session, epoch, domain)
+    total = epoch_cache(request).sizes(session, epoch).get(domain, 0)
     return Explanation(
         account=account,
         epoch=epoch,
