@@ -30,13 +30,11 @@ What is checked, in this order (the cheap checks first, the chain last)
        ``not_a_full_access_key``; the node not answering is 503 ``chain_unavailable`` (the
        nonce is then released, so the same signed message may be sent again).
 
-The replay guard is per process
-    Nonces live in this process's memory for the window. With N uvicorn workers or N
-    replicas, a captured message could be replayed once on each other process within the
-    window; an appeal cannot be filed twice anyway (one appeal per flag), but a captured
-    ``view_flags`` message could be shown to its holder again. A shared store (a table
-    with a unique nonce, or Redis ``SET NX EX``) is the fix when the API runs on several
-    processes.
+The replay guard is shared
+    A nonce is reserved in the database (``used_nonces``, storage/nonces_repo.py) in a
+    transaction of its own before the chain is asked about the key: every API worker and
+    replica on the same database refuses its second use. :class:`ReplayGuard` (memory
+    only) remains for a single process without a database, and for tests.
 """
 
 from __future__ import annotations
@@ -51,24 +49,29 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 import base58
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import ApiError
 from chain.access_keys import full_access_keys
 from chain.client import ChainUnavailable
 from renown.settings import Settings
+from storage import nonces_repo
+from storage.uow import UnitOfWork
 
 __all__ = [
     "CLOCK_SKEW_S",
     "DEFAULT_RECIPIENT",
     "REPLAY_WINDOW_S",
     "TAG",
+    "DatabaseReplayGuard",
+    "Replay",
     "ReplayGuard",
     "SignedMessage",
     "Verified",
@@ -193,6 +196,39 @@ class ReplayGuard:
             self._seen.pop((key, nonce), None)
 
 
+class DatabaseReplayGuard:
+    """Nonces reserved in the database: one use across every process on it."""
+
+    def __init__(
+        self, writer: sessionmaker[Session], window_s: float = REPLAY_WINDOW_S + CLOCK_SKEW_S
+    ) -> None:
+        self._writer = writer
+        self.window_s = window_s
+
+    def reserve(self, key: bytes, nonce: bytes, now: float) -> bool:
+        at = datetime.fromtimestamp(now, UTC)
+        with UnitOfWork(self._writer) as uow:
+            fresh = nonces_repo.reserve_nonce(
+                uow.session, key, nonce, now=at, until=at + timedelta(seconds=self.window_s)
+            )
+            if fresh:
+                uow.commit()
+        return fresh
+
+    def release(self, key: bytes, nonce: bytes) -> None:
+        with UnitOfWork(self._writer) as uow:
+            nonces_repo.release_nonce(uow.session, key, nonce)
+            uow.commit()
+
+
+class Replay(Protocol):
+    """What verification needs of a replay guard."""
+
+    def reserve(self, key: bytes, nonce: bytes, now: float) -> bool: ...
+
+    def release(self, key: bytes, nonce: bytes) -> None: ...
+
+
 # --- verification -----------------------------------------------------------------------
 
 
@@ -289,7 +325,7 @@ def verify_signed_message(
     expected: Mapping[str, Any] | None = None,
     recipient: str,
     rpc_url: str,
-    replay: ReplayGuard,
+    replay: Replay,
     now: float | None = None,
     keys_of: Callable[[str, str], set[str]] = full_access_keys,
 ) -> Verified:

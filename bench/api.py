@@ -35,6 +35,7 @@ request, client side (wrk's own percentiles).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -54,6 +55,7 @@ from datetime import UTC, datetime
 import httpx
 from sqlalchemy import Engine, select, text
 
+from api.epoch_cache import load_table
 from bench.tables import markdown_table
 from storage import keys_repo, migrate
 from storage.db import make_engine, make_session_factory
@@ -273,12 +275,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"setting up {n:,} accounts x {len(DOMAINS)} domains in PostgreSQL ...", flush=True)
     with scored_schema(args.pg_url, n) as url:
         key = _reader_key(url)
-        runs = [
-            ("", {}, [("single", "single.lua", {}), ("single, API key", "single.lua",
-                                                     {"KEY": key}), ("batch", "batch.lua", {})]),
-            (", from PostgreSQL", {"RENOWN_API_CACHE_ROWS": "0"},
-             [("single", "single.lua", {}), ("batch", "batch.lua", {})]),
-        ]  # fmt: skip
+        Load = tuple[str, str, dict[str, str]]  # row name, wrk script, its environment
+        in_memory: list[Load] = [
+            ("single", "single.lua", {}),
+            ("single, API key", "single.lua", {"KEY": key}),
+            ("batch", "batch.lua", {}),
+        ]
+        from_db: list[Load] = [("single", "single.lua", {}), ("batch", "batch.lua", {})]
+        runs: list[tuple[str, dict[str, str], list[Load]]] = [
+            ("", {}, in_memory),
+            (", from PostgreSQL", {"RENOWN_API_CACHE_ROWS": "0"}, from_db),
+        ]
         for suffix, server_env, loads in runs:
             with server(url, args.workers, **server_env) as base:
                 _wrk(base, "single.lua", 16, 2.0, **base_env)  # warm-up: the epoch loads
@@ -289,11 +296,37 @@ def main(argv: Sequence[str] | None = None) -> int:
                         row(name + suffix, c, r, per)
         for c in levels:
             row("floor (SQLAlchemy, no HTTP)", c, _floor(url, n, c, args.seconds))
+        seconds, mb = _table_cost(url)
     print()
     print(markdown_table(
         ["lookup", "concurrency", "requests/s", "p50 ms", "p99 ms", "errors", "note"], body
     ))  # fmt: skip
+    print(f"\nThe epoch in memory ({n:,} accounts x {len(DOMAINS)} domains): loaded in "
+          f"{seconds:.1f} s, {mb:,.0f} MB resident per API worker")  # fmt: skip
     return 0
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _table_cost(url: str) -> tuple[float, float]:
+    """What one worker pays for the in-memory epoch: load time and resident memory."""
+    engine = make_engine(url)
+    try:
+        gc.collect()
+        before = _rss_mb()
+        t0 = time.perf_counter()
+        with UnitOfWork(make_session_factory(engine)) as uow:
+            table = load_table(uow.session, 1)
+        seconds = time.perf_counter() - t0
+        gc.collect()
+        mb = _rss_mb() - before
+        assert len(table.index) > 0
+        return seconds, mb
+    finally:
+        engine.dispose()
 
 
 if __name__ == "__main__":

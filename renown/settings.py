@@ -139,11 +139,11 @@ class Settings(BaseSettings):
         default=1_000, ge=1, le=10_000, description="Accounts per batch score lookup."
     )
     api_cache_rows: int = Field(
-        default=20_000_000,
+        default=10_000_000,
         ge=0,
         description="Score rows (accounts x domains) of the latest epoch each API worker "
-        "keeps in memory for score lookups (about 50 bytes each); a larger epoch is served "
-        "from the database; 0 turns the copy off.",
+        "keeps in memory for score lookups (about 90 bytes each: 357 MB for 1M accounts x "
+        "4 domains); a larger epoch is served from the database; 0 turns the copy off.",
     )
     api_cache_ttl: float = Field(
         default=1.0,

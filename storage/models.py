@@ -499,5 +499,17 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class UsedNonce(Base):
+    """A NEP-413 nonce a contributor's signed message used (migration 0008), kept for the
+    replay window: the primary key refuses a second use in any API process
+    (storage.nonces_repo)."""
+
+    __tablename__ = "used_nonces"
+
+    public_key: Mapped[str] = mapped_column(String(64), primary_key=True)  # ed25519, hex
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)  # 32 bytes, hex
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 # The append-only guards apply wherever the models are used.
 import storage.append_only  # noqa: E402, F401

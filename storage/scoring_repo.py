@@ -198,31 +198,90 @@ def latest_epoch(session: Session) -> ScoreEpoch | None:
     ).scalar_one_or_none()
 
 
-def _score_columns(epoch: int, *, explanation: bool = True) -> Any:
-    """SELECT of an epoch's scores as AccountScore columns (name joined), to be narrowed;
-    without the explanation (the bulky JSON) when ``explanation`` is false."""
-    columns = [
-        Account.account_id,
-        Score.domain,
-        Score.trust,
-        Score.score,
-        Score.rank,
-        Score.percentile,
-        Score.confidence,
-    ]
-    if explanation:
-        columns.append(Score.explanation)
+def _score_columns(epoch: int) -> Any:
+    """SELECT of an epoch's scores as AccountScore columns (name joined), to be narrowed."""
     return (
-        select(*columns).join(Account, Account.id == Score.account_id).where(Score.epoch == epoch)
+        select(
+            Account.account_id,
+            Score.domain,
+            Score.trust,
+            Score.score,
+            Score.rank,
+            Score.percentile,
+            Score.confidence,
+            Score.explanation,
+        )
+        .join(Account, Account.id == Score.account_id)
+        .where(Score.epoch == epoch)
     )
 
 
-def stream_scores(session: Session, epoch: int, *, chunk: int = 50_000) -> Iterator[AccountScore]:
-    """Every score of an epoch without explanations, streamed ``chunk`` rows at a time
-    (the API's in-memory copy of the latest epoch; api/epoch_cache.py)."""
-    stmt = _score_columns(epoch, explanation=False).execution_options(yield_per=chunk)
-    for row in session.execute(stmt):
-        yield AccountScore(*row)
+def _plain_rows(session: Session, stmt: Any) -> list[tuple[Any, ...]]:
+    """The DB-API's own tuples of ``stmt``, in the session's transaction. For bulk reads:
+    SQLAlchemy's Row objects cost four times the fetch itself (4.3 s against 1.2 s for
+    1M rows of six numbers on PostgreSQL), and numpy reads plain tuples fast."""
+    conn = session.connection()
+    compiled = stmt.compile(dialect=conn.dialect)
+    params = compiled.construct_params()
+    args: Any = (
+        tuple(params[name] for name in compiled.positiontup or ())
+        if compiled.positional
+        else params
+    )
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(compiled.string, args)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+#: The columns of :func:`domain_score_chunks`' arrays.
+SCORE_ARRAY_COLUMNS = ("account", "trust", "score", "rank", "percentile", "confidence")
+
+
+def domain_score_chunks(
+    session: Session, epoch: int, domain: str, *, chunk: int = 50_000
+) -> Iterator[np.ndarray]:
+    """An epoch's scores in one domain as float64 arrays of :data:`SCORE_ARRAY_COLUMNS`
+    (account is the accounts table's integer id; a missing confidence is NaN), at most
+    ``chunk`` rows each, by account. The bulk read of the API's in-memory epoch
+    (api/epoch_cache.py): no Python object per score, and pages by key on the primary key
+    (epoch, domain, account), so neither side ever holds more than a chunk."""
+    after = -1
+    while True:
+        stmt = (
+            select(
+                Score.account_id, Score.trust, Score.score, Score.rank, Score.percentile,
+                Score.confidence,
+            )
+            .where(Score.epoch == epoch, Score.domain == domain, Score.account_id > after)
+            .order_by(Score.account_id)
+            .limit(chunk)
+        )  # fmt: skip
+        rows = _plain_rows(session, stmt)
+        if not rows:
+            return
+        part = np.array(rows, dtype=np.float64)  # None (no confidence) becomes NaN
+        yield part
+        after = int(part[-1, 0])
+
+
+def account_names(session: Session, *, chunk: int = 50_000) -> Iterator[list[tuple[int, str]]]:
+    """Every account as (integer id, account id), at most ``chunk`` at a time, by id."""
+    after = -1
+    while True:
+        stmt = (
+            select(Account.id, Account.account_id)
+            .where(Account.id > after)
+            .order_by(Account.id)
+            .limit(chunk)
+        )
+        rows = _plain_rows(session, stmt)
+        if not rows:
+            return
+        yield rows
+        after = int(rows[-1][0])
 
 
 def _score_rows(epoch: int, domain: str) -> Any:

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import make_url
+from sqlalchemy import make_url, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from api.epoch_cache import RETRY_S, EpochCache
 from renown.settings import Settings
 from storage.db import make_engine, make_session_factory
-from storage.scoring_repo import account_scores, domain_sizes, scores_of, top_scores
+from storage.models import Account
+from storage.scoring_repo import (
+    account_names,
+    account_scores,
+    domain_score_chunks,
+    domain_sizes,
+    scores_of,
+    top_scores,
+)
 from storage.uow import UnitOfWork
 from tests.tcp_proxy import TcpProxy
 from tests.worlds import apply_world, score
@@ -65,6 +74,35 @@ def test_the_table_answers_what_the_database_does(db_url: str) -> None:
     newer = cache.wait(2)
     assert newer is not None and newer.epoch == 2
     engine.dispose()
+
+
+def test_the_bulk_reads_page_by_key_without_losing_or_repeating_a_row(db_url: str) -> None:
+    seeds = apply_world(db_url, preset="small", seed=3)
+    score(db_url, seeds)
+    engine = make_engine(db_url)
+    with UnitOfWork(make_session_factory(engine)) as uow:
+        for domain in domain_sizes(uow.session, 1):
+            whole = np.concatenate(list(domain_score_chunks(uow.session, 1, domain)))
+            paged = list(domain_score_chunks(uow.session, 1, domain, chunk=7))
+            assert all(len(p) <= 7 for p in paged) and len(paged) > 1
+            assert np.array_equal(np.concatenate(paged), whole, equal_nan=True)
+            assert len(whole) == domain_sizes(uow.session, 1)[domain]
+            want = {r.account: r for r in scores_of(uow.session, 1, names_of(uow), domain)}
+            by_id = {i: name for part in account_names(uow.session, chunk=5) for i, name in part}
+            assert len(by_id) == len(names_of(uow))
+            for row in whole:
+                r = want[by_id[int(row[0])]]
+                assert (row[1], row[2], int(row[3]), row[4]) == (
+                    r.trust,
+                    r.score,
+                    r.rank,
+                    r.percentile,
+                )
+    engine.dispose()
+
+
+def names_of(uow: UnitOfWork) -> list[str]:
+    return list(uow.session.scalars(select(Account.account_id)))
 
 
 def test_a_failed_load_falls_back_to_the_database_without_a_retry_storm(db_url: str) -> None:

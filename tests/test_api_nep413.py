@@ -19,6 +19,7 @@ from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from nacl.signing import SigningKey
 from py_near.account import Account
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import nep413
@@ -440,3 +441,41 @@ def test_chain_down_over_http_is_503(tmp_path: Any, chain: Chain) -> None:
     assert r.status_code == 503 and r.json()["error"]["code"] == "chain_unavailable"
     assert r.headers["retry-after"] == "5"
     assert "Traceback" not in r.text
+
+
+def test_a_signed_message_is_used_once_across_api_processes(
+    world: tuple[str, sessionmaker[Session]], chain: Chain
+) -> None:
+    """Two apps on one database stand for two uvicorn workers (or replicas): the nonce is
+    reserved in the database, so the second use fails wherever it arrives, and a nonce
+    released after a chain outage can be used again."""
+    url, _ = world
+    settings = Settings(database_url=url, near_rpc_url=chain.url, contract_id=CONTRACT)
+    private = f"/v1/accounts/{FLAGGED}/flags/private"
+    with TestClient(build(settings)) as one, TestClient(build(settings)) as two:
+        signed = sign(chain.keys[FLAGGED], FLAGGED, view_message(FLAGGED))
+        assert one.post(private, json={"signed": signed}).status_code == 200
+        for client in (two, one):
+            r = client.post(private, json={"signed": signed})
+            assert r.status_code == 401 and r.json()["error"]["code"] == "replayed_message"
+    down = Settings(database_url=url, near_rpc_url=closed_url(), contract_id=CONTRACT)
+    fresh = sign(chain.keys[FLAGGED], FLAGGED, view_message(FLAGGED))
+    with TestClient(build(down)) as broken:
+        assert broken.post(private, json={"signed": fresh}).status_code == 503
+    with TestClient(build(settings)) as client:
+        assert client.post(private, json={"signed": fresh}).status_code == 200
+
+
+def test_used_nonces_expire_with_their_window(db_url: str) -> None:
+    engine = make_engine(db_url)
+    guard = nep413.DatabaseReplayGuard(make_session_factory(engine, writer=True))
+    assert guard.reserve(b"k" * 32, b"n" * 32, 1000.0)
+    assert not guard.reserve(b"k" * 32, b"n" * 32, 1100.0)
+    assert guard.reserve(b"j" * 32, b"n" * 32, 1100.0)  # another key: another message
+    assert guard.reserve(b"k" * 32, b"n" * 32, 1000.0 + guard.window_s + 1)  # pruned
+    with engine.connect() as conn:
+        left = conn.execute(text("SELECT count(*) FROM used_nonces")).scalar_one()
+    assert left == 2  # the expired reservation was deleted: j's and k's new one remain
+    guard.release(b"k" * 32, b"n" * 32)
+    assert guard.reserve(b"k" * 32, b"n" * 32, 1000.0 + guard.window_s + 2)
+    engine.dispose()

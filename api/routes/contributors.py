@@ -64,17 +64,18 @@ class PrivateFlags(BaseModel):
     flags: list[dict[str, Any]]
 
 
-def replay_guard(request: Request) -> nep413.ReplayGuard:
-    """The app's nonce memory (created on first use; a test may set its own)."""
+def replay_guard(request: Request) -> nep413.Replay:
+    """The app's nonce guard: in the database, shared by every worker (created on first
+    use; a test may set its own)."""
     state = request.app.state
     with _guard_lock:
         guard = getattr(state, "nep413_replay", None)
         if guard is None:
-            guard = state.nep413_replay = nep413.ReplayGuard()
+            guard = state.nep413_replay = nep413.DatabaseReplayGuard(state.db.writer_sessions)
     return guard  # type: ignore[no-any-return]
 
 
-Guard = Annotated[nep413.ReplayGuard, Depends(replay_guard)]
+Guard = Annotated[nep413.Replay, Depends(replay_guard)]
 
 
 def _verify(
@@ -82,7 +83,7 @@ def _verify(
     account: str,
     action: str,
     cfg: Settings,
-    guard: nep413.ReplayGuard,
+    guard: nep413.Replay,
     **expected: Any,
 ) -> nep413.Verified:
     check_account_id(account)
