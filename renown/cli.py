@@ -115,13 +115,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_score(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+def _require_seeds(settings: Settings) -> None:
     if not settings.seeds:
         raise UserError(
             "no seed accounts configured: set RENOWN_SEEDS=a.near,b.near "
             "(trust flows from them; without seeds sybils win)"
         )
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _require_seeds(settings)
     db = bootstrap.open_database(settings)
     try:
         summary = bootstrap.run_scoring(settings, db)
@@ -151,6 +155,47 @@ def _latest_epoch(session: Session) -> int:
     if latest is None:
         raise UserError("no scores yet: run `renown score` first")
     return latest.epoch
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from renown.run import Scheduler
+
+    settings = _settings(args)
+    if args.score_every is not None and not 0 < args.score_every <= 7 * 24 * 3600:
+        raise UserError(f"--score-every {args.score_every:g}: give 0 < seconds <= 604800")
+    if args.score_every is not None:
+        settings = settings.model_copy(update={"score_interval_s": args.score_every})
+    _require_seeds(settings)
+    bootstrap.require_bootstrap(settings)
+    client = bootstrap.make_chain_client(settings, signer=True) if settings.contract_id else None
+    db = bootstrap.open_database(settings)
+    try:
+        publish = None
+        if client is not None:
+            publish = bootstrap.build_publisher(settings, db, client).publish
+        with bootstrap.stop_on_signals() as stop:
+            loop = bootstrap.build_ingest_loop(settings, db, stop=stop)
+            scheduler = Scheduler(settings, db, stop, publish)
+            thread = scheduler.start()
+            log.warning(
+                "renown run: ingesting %s from %s into %s as group %s; scoring every %g s%s",
+                settings.topic, settings.kafka_bootstrap, db.url, settings.group_id,
+                settings.score_interval_s,
+                f"; publishing to {settings.contract_id}" if publish else "; publishing off",
+            )  # fmt: skip
+            try:
+                stats = bootstrap.run_ingest(loop)
+            finally:
+                stop.set()
+                thread.join()  # an epoch in progress finishes (it is all or nothing anyway)
+        print(format_table([stats.summary()]))
+        print(f"epochs scored: {len(scheduler.epochs)}, failed rounds: {scheduler.failures}")
+    finally:
+        db.close()
+        close = getattr(client, "close", None)
+        if close is not None:
+            close()
+    return 0
 
 
 def cmd_scores(args: argparse.Namespace) -> int:
@@ -561,6 +606,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-messages", type=int, help="exit after this many messages")
 
     add("score", cmd_score, "compute a new scoring epoch from the stored events")
+
+    p = add(
+        "run",
+        cmd_run,
+        "ingest, score on a schedule and publish, in one process (small installations)",
+    )
+    p.add_argument(
+        "--score-every",
+        type=float,
+        metavar="SECONDS",
+        help="scoring interval; default: RENOWN_SCORE_INTERVAL_S (900)",
+    )
 
     p = add("scores", cmd_scores, "show the latest epoch's scores: the top N, or given accounts")
     p.add_argument("accounts", nargs="*")

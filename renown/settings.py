@@ -119,6 +119,14 @@ class Settings(BaseSettings):
         description="Who may raise, confirm and dismiss flags and decide appeals "
         "(comma-separated names); none configured refuses every moderator action.",
     )
+    # renown run (docs/operations.md): ingest, scoring and publishing in one process.
+    score_interval_s: float = Field(
+        default=900.0,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="How often renown run scores a new epoch, when events or moderator "
+        "decisions arrived since the last one (seconds).",
+    )
     # The HTTP API (renown serve; docs/api.md).
     api_host: str = Field(default="127.0.0.1", description="Address renown serve binds.")
     api_port: int = Field(default=8080, ge=1, le=65535)

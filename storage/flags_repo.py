@@ -263,3 +263,19 @@ def active_sanctions(session: Session) -> Sanctions:
         )
         for fid, kind, name, tf, lf, reason, sf in rows
     )
+
+
+#: Audit actions that change what the next epoch applies (scoring.sanctions).
+SANCTION_ACTIONS = ("confirm", "decide", "dismiss")
+
+
+def sanction_changes_since(session: Session, since: datetime) -> int:
+    """How many decisions that can change the sanctions in force were recorded after
+    ``since`` (``renown run`` scores again when there are any, even without new events)."""
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.at > since, AuditEntry.action.in_(SANCTION_ACTIONS))
+        ).scalar_one()
+    )
