@@ -39,6 +39,20 @@ def _counts(engine: Engine) -> dict[str, int]:
         }
 
 
+def _reference_counts(
+    values: list[tuple[str, bytes]], topic: str, tmp_path: Path
+) -> dict[str, int]:
+    """The reference: one clean pass over the same messages, straight into a fresh SQLite."""
+    ref_engine = make_engine(f"sqlite:///{tmp_path / 'reference.db'}")
+    upgrade(ref_engine)
+    BatchApplier(make_session_factory(ref_engine, writer=True), "ref").apply(
+        [Message(topic, 0, i, None, v) for i, (_, v) in enumerate(values)]
+    )
+    expected = _counts(ref_engine)
+    ref_engine.dispose()
+    return expected
+
+
 def _ingest_process(
     db_url: str, broker: EmbeddedBroker, topic: str, group: str, log: Path
 ) -> subprocess.Popen[bytes]:
@@ -87,14 +101,7 @@ def test_sigkill_mid_batch_then_restart_applies_everything_once(
     produce(producer, topic, values)
     producer.close()
 
-    # The reference: one clean pass over the same messages, straight into a fresh SQLite.
-    ref_engine = make_engine(f"sqlite:///{tmp_path / 'reference.db'}")
-    upgrade(ref_engine)
-    BatchApplier(make_session_factory(ref_engine, writer=True), "ref").apply(
-        [Message(topic, 0, i, None, v) for i, (_, v) in enumerate(values)]
-    )
-    expected = _counts(ref_engine)
-    ref_engine.dispose()
+    expected = _reference_counts(values, topic, tmp_path)
 
     engine = make_engine(db_url)
     group = f"crash-{uuid.uuid4().hex[:6]}"

@@ -19,14 +19,17 @@ import pytest
 from kafka.partitioner.default import murmur2
 from sqlalchemy import select
 
-from ingest.apply import BatchApplier, Message
 from ingest.produce import ensure_topic, make_producer, produce
 from renown.broker import EmbeddedBroker
 from simulate.world import PRESETS, generate
-from storage.db import make_engine, make_session_factory
-from storage.migrate import upgrade
+from storage.db import make_engine
 from storage.models import ConsumerOffset
-from tests.test_crash_recovery import _counts, _ingest_process, _wait_for_events
+from tests.test_crash_recovery import (
+    _counts,
+    _ingest_process,
+    _reference_counts,
+    _wait_for_events,
+)
 
 PARTITIONS = 6
 
@@ -59,13 +62,7 @@ def test_consumers_in_one_group_share_the_log_and_survive_a_kill(
     )
     assert len(per_partition) == PARTITIONS and all(k is not None for k, _ in values)
 
-    ref = make_engine(f"sqlite:///{tmp_path / 'reference.db'}")
-    upgrade(ref)
-    BatchApplier(make_session_factory(ref, writer=True), "ref").apply(
-        [Message(topic, 0, i, None, v) for i, (_, v) in enumerate(values)]
-    )
-    expected = _counts(ref)
-    ref.dispose()
+    expected = _reference_counts(values, topic, tmp_path)
 
     engine = make_engine(db_url)
     group = f"scale-{uuid.uuid4().hex[:6]}"
