@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from api import metrics, pages
 from api.auth import RateLimitHeaders, rate_limited
-from api.epoch_cache import EpochCache
+from api.deps import epoch_cache_of
 from api.errors import ErrorBody, error_response, install_error_handlers
 from api.routes import contributors, moderation, ops, scores, snapshots, standing
 from renown import bootstrap
@@ -38,10 +38,8 @@ def create_app(settings: Settings, db: bootstrap.Database | None = None) -> Fast
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.db is None:
             app.state.db = bootstrap.open_database(settings)
-        app.state.epoch_cache = EpochCache(
-            app.state.db.sessions, ttl=settings.api_cache_ttl, max_rows=settings.api_cache_rows
-        )
-        app.state.epoch_cache.prime()  # load the latest epoch before the first lookups
+        app.state.epoch_cache = None  # a new one on this run's database
+        epoch_cache_of(app).prime()  # load the latest epoch before the first lookups
         try:
             yield
         finally:

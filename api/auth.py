@@ -51,7 +51,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import BackgroundTasks, Depends, Request, Response
 from sqlalchemy.exc import SQLAlchemyError
@@ -60,6 +60,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.deps import app_state
 from api.errors import ApiError
 from storage.keys_repo import ROLES, hash_secret, touch_key, verify_key
 from storage.uow import UnitOfWork
@@ -159,25 +160,9 @@ class RateLimiter:
         self._pruned = now
 
 
-_state_lock = threading.Lock()
-
-
-def _app_state(request: Request, name: str, make: Callable[[], Any]) -> Any:
-    """A per-app object created on first use (create_app needs no wiring for it)."""
-    state = request.app.state
-    value = getattr(state, name, None)
-    if value is None:
-        with _state_lock:
-            value = getattr(state, name, None)
-            if value is None:
-                value = make()
-                setattr(state, name, value)
-    return value
-
-
 def limiter_of(request: Request) -> RateLimiter:
     """The app's limiter; a test may set ``app.state.rate_limiter`` to one with its clock."""
-    limiter: RateLimiter = _app_state(request, "rate_limiter", RateLimiter)
+    limiter: RateLimiter = app_state(request.app, "rate_limiter", RateLimiter)
     return limiter
 
 
@@ -308,8 +293,8 @@ async def principal(request: Request, background: BackgroundTasks) -> Principal:
         secret = _presented_key(request)
         if secret is None:
             return Principal(None, None, PUBLIC, f"ip:{address}")
-        known = _app_state(
-            request, "known_keys", lambda: KnownKeys(request.app.state.settings.api_key_ttl)
+        known = app_state(
+            request.app, "known_keys", lambda: KnownKeys(request.app.state.settings.api_key_ttl)
         )
         digest = hash_secret(secret)
         who: Principal | None = known.get(digest)
@@ -331,7 +316,7 @@ async def principal(request: Request, background: BackgroundTasks) -> Principal:
             raise _too_many(decision, address, "send a valid key") from None
         raise
     assert who.key_id is not None
-    if _app_state(request, "key_usage", _Touched).due(who.key_id):
+    if app_state(request.app, "key_usage", _Touched).due(who.key_id):
         background.add_task(_record_use, request.app.state.db.writer_sessions, who.key_id)
     return who
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from sqlalchemy.orm import Session
 
 from api.epoch_cache import EpochCache
@@ -13,9 +14,9 @@ from renown.bootstrap import Database
 from renown.settings import Settings
 from storage.uow import UnitOfWork
 
-__all__ = ["database", "epoch_cache", "read_session", "settings"]
+__all__ = ["app_state", "database", "epoch_cache", "epoch_cache_of", "read_session", "settings"]
 
-_cache_lock = threading.Lock()
+_state_lock = threading.Lock()
 
 
 def settings(request: Request) -> Settings:
@@ -34,20 +35,33 @@ def read_session(request: Request) -> Iterator[Session]:
         yield uow.session
 
 
-def epoch_cache(request: Request) -> EpochCache:
-    """The app's in-memory copy of the latest epoch (api/epoch_cache.py), made on first
-    use: an app handed a database by a test works without its lifespan having run."""
-    state = request.app.state
-    cache: EpochCache | None = getattr(state, "epoch_cache", None)
-    if cache is None:
-        with _cache_lock:
-            cache = getattr(state, "epoch_cache", None)
-            if cache is None:
-                config: Settings = state.settings
-                cache = EpochCache(
-                    database(request).sessions,
-                    ttl=config.api_cache_ttl,
-                    max_rows=config.api_cache_rows,
-                )
-                state.epoch_cache = cache
+def app_state(app: FastAPI, name: str, make: Callable[[], Any]) -> Any:
+    """A per-app object (``app.state.<name>``) created on first use, once, under a lock:
+    create_app needs no wiring for it, and a test may set its own beforehand."""
+    state = app.state
+    value = getattr(state, name, None)
+    if value is None:
+        with _state_lock:
+            value = getattr(state, name, None)
+            if value is None:
+                value = make()
+                setattr(state, name, value)
+    return value
+
+
+def epoch_cache_of(app: FastAPI) -> EpochCache:
+    """The app's in-memory copy of the latest epoch (api/epoch_cache.py), on its database
+    (``app.state.db``) and settings."""
+
+    def make() -> EpochCache:
+        config: Settings = app.state.settings
+        return EpochCache(
+            app.state.db.sessions, ttl=config.api_cache_ttl, max_rows=config.api_cache_rows
+        )
+
+    cache: EpochCache = app_state(app, "epoch_cache", make)
     return cache
+
+
+def epoch_cache(request: Request) -> EpochCache:
+    return epoch_cache_of(request.app)

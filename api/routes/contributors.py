@@ -8,7 +8,6 @@ the actor and ``via: "nep413 ed25519:..."``, the key that signed it.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -17,7 +16,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 
 from api import nep413
-from api.deps import database, settings
+from api.deps import app_state, database, settings
 from api.errors import ApiError, ErrorBody
 from api.routes.scores import Account, check_account_id
 from moderation import service
@@ -34,7 +33,6 @@ VIEW_FLAGS = "view_flags"
 Db = Annotated[Database, Depends(database)]
 Config = Annotated[Settings, Depends(settings)]
 FlagId = Annotated[int, Path(ge=1, le=2**62)]
-_guard_lock = threading.Lock()
 _ERROR = {"application/json": {"schema": ErrorBody}}
 _SIGNED_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {
@@ -67,12 +65,11 @@ class PrivateFlags(BaseModel):
 def replay_guard(request: Request) -> nep413.Replay:
     """The app's nonce guard: in the database, shared by every worker (created on first
     use; a test may set its own)."""
-    state = request.app.state
-    with _guard_lock:
-        guard = getattr(state, "nep413_replay", None)
-        if guard is None:
-            guard = state.nep413_replay = nep413.DatabaseReplayGuard(state.db.writer_sessions)
-    return guard  # type: ignore[no-any-return]
+    db = request.app.state.db
+    guard: nep413.Replay = app_state(
+        request.app, "nep413_replay", lambda: nep413.DatabaseReplayGuard(db.writer_sessions)
+    )
+    return guard
 
 
 Guard = Annotated[nep413.Replay, Depends(replay_guard)]
