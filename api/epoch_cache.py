@@ -184,16 +184,6 @@ class EpochCache:
                 self._checked = self._clock()
                 self._refreshing = False
 
-    def latest(self, session: Session) -> int | None:
-        """The latest epoch number, at most ``ttl`` seconds old, read in ``session``."""
-        now = self._clock()
-        if now - self._checked >= self._ttl:
-            row = latest_epoch(session)
-            with self._lock:
-                self._epoch = None if row is None else row.epoch
-                self._checked = now
-        return self._epoch
-
     def sizes(self, session: Session, epoch: int) -> dict[str, int]:
         """Domain -> accounts scored in it at ``epoch`` (remembered for the last epoch)."""
         table, known = self._table, self._sizes

@@ -43,8 +43,10 @@ def test_the_table_answers_what_the_database_does(db_url: str) -> None:
     sessions: sessionmaker[Session] = make_session_factory(engine)
     clock = Clock()
     cache = EpochCache(sessions, ttl=1.0, clock=clock)
+    assert cache.current() == (None, True)  # nothing known: this caller must read it
+    assert cache.refresh() == 1
+    assert cache.current() == (1, False)
     with UnitOfWork(sessions) as uow:
-        assert cache.latest(uow.session) == 1
         assert cache.table(1) is None  # loading starts; the database answers meanwhile
         table = cache.wait(1)
         assert table is not None and table.epoch == 1
@@ -67,10 +69,12 @@ def test_the_table_answers_what_the_database_does(db_url: str) -> None:
         assert table.of("ghost.near") == [] and table.many(names, "nope") == {}
     # A new epoch is seen once the ttl has passed, and its table replaces the old one.
     score(db_url, seeds)
-    with UnitOfWork(sessions) as uow:
-        assert cache.latest(uow.session) == 1
-        clock.t = 1.5
-        assert cache.latest(uow.session) == 2
+    assert cache.current() == (1, False)  # within the ttl: the known epoch, no read
+    clock.t = 1.5
+    assert cache.current() == (1, True)  # stale: this caller re-reads ...
+    assert cache.current() == (1, False)  # ... while the others go on with epoch 1
+    assert cache.refresh() == 2
+    assert cache.current() == (2, False)
     newer = cache.wait(2)
     assert newer is not None and newer.epoch == 2
     engine.dispose()

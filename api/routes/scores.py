@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import database, epoch_cache, read_session, settings
-from api.epoch_cache import EpochCache
+from api.epoch_cache import EpochCache, EpochTable
 from api.errors import ApiError
 from api.schemas import (
     ACCOUNT_ID_SCHEMA,
@@ -86,18 +86,19 @@ def no_score(session: Session, account: str, domain: str, epoch: int) -> ApiErro
     )
 
 
-async def known_epoch(cache: EpochCache) -> int | None:
-    """The latest epoch, re-read (off the event loop) at most every ttl by one request; a
-    failed re-read keeps the known epoch when there is one, so a loaded table keeps
-    answering through a database outage."""
+async def latest_table(cache: EpochCache) -> tuple[int | None, EpochTable | None]:
+    """The latest epoch, and its table when it is in memory. The number is re-read (off
+    the event loop) at most every ttl by one request; a failed re-read keeps the known
+    epoch when there is one, so a loaded table keeps answering through a database
+    outage."""
     epoch, stale = cache.current()
     if stale:
         try:
-            return await run_in_threadpool(cache.refresh)
+            epoch = await run_in_threadpool(cache.refresh)
         except (SQLAlchemyError, DatabaseUnavailable):
             if epoch is None:
                 raise
-    return epoch
+    return epoch, None if epoch is None else cache.table(epoch)
 
 
 # The two lookups marketplaces make at volume are async and answered from the epoch in
@@ -116,8 +117,7 @@ async def account_score(
     the latest epoch."""
     check_account_id(account)
     cache = epoch_cache(request)
-    epoch = await known_epoch(cache)
-    table = None if epoch is None else cache.table(epoch)
+    epoch, table = await latest_table(cache)
     if table is not None:
         rows = [r for r in table.of(account) if domain is None or r.domain == domain]
         if rows:
@@ -172,8 +172,7 @@ async def batch_scores(
         )
     wanted = list(dict.fromkeys(body.accounts))
     cache = epoch_cache(request)
-    epoch = await known_epoch(cache)
-    table = None if epoch is None else cache.table(epoch)
+    epoch, table = await latest_table(cache)
     if table is not None:
         cache.served["memory"] += len(wanted)
         found, size = table.many(wanted, body.domain), table.sizes.get(body.domain)
