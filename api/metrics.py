@@ -36,9 +36,11 @@ from prometheus_client import CollectorRegistry, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from renown.settings import Settings
+from storage.chain_repo import CursorState, all_cursors
 from storage.models import (
     ConsumerOffset,
     DeadLetter,
@@ -152,6 +154,7 @@ class Figures:
     publish_txs: dict[bool, int] = field(default_factory=dict)
     publications: dict[str, int] = field(default_factory=dict)
     offsets: list[tuple[str, str, int, int]] = field(default_factory=list)  # group, topic, p, next
+    chains: list[CursorState] = field(default_factory=list)  # the chain source's cursors
 
 
 def read_figures(engine: Engine) -> Figures:
@@ -207,6 +210,9 @@ def read_figures(engine: Engine) -> Figures:
                 )
             )
         ]
+        # A row per chain source cursor (a chain, a backfill), in the same snapshot.
+        with Session(bind=conn) as session:
+            out.chains = all_cursors(session)
     return out
 
 
@@ -419,6 +425,56 @@ def _database_metrics(f: Figures) -> Iterator[Metric]:
     for group, topic, partition, offset in sorted(f.offsets):
         committed.add_metric([topic, str(partition), group], offset)
     yield committed
+    yield from _chain_metrics(f.chains)
+
+
+def _chain_metrics(cursors: list[CursorState]) -> Iterator[Metric]:
+    """The chain source's place and lag, per cursor (``renown chain-source``; a backfill
+    has a cursor of its own, named ``<chain>:backfill:<from>-<to>``)."""
+    height = GaugeMetricFamily(
+        "renown_chain_height",
+        "Last block whose events are all in Kafka, per chain source cursor.",
+        labels=["cursor"],
+    )
+    head = GaugeMetricFamily(
+        "renown_chain_final_head",
+        "The chain's final head when the source last looked.",
+        labels=["cursor"],
+    )
+    lag = GaugeMetricFamily(
+        "renown_chain_lag_blocks",
+        "Final head minus the cursor: blocks not yet read (0 when caught up).",
+        labels=["cursor"],
+    )
+    lag_s = GaugeMetricFamily(
+        "renown_chain_lag_seconds",
+        "How far behind the chain's clock the cursor's block is: the head's look time "
+        "minus the block's timestamp (includes the time to finality, about 2 s).",
+        labels=["cursor"],
+    )
+    seen = GaugeMetricFamily(
+        "renown_chain_head_seen_timestamp_seconds",
+        "When the source last looked at the head (Unix time): a stale value means the "
+        "source is stuck or down.",
+        labels=["cursor"],
+    )
+    messages = CounterMetricFamily(
+        "renown_chain_messages",
+        "Messages the source produced (and Kafka acknowledged), per cursor.",
+        labels=["cursor"],
+    )
+    for c in cursors:
+        height.add_metric([c.name], c.height)
+        messages.add_metric([c.name], c.messages)
+        if c.head_height is not None:
+            head.add_metric([c.name], c.head_height)
+            lag.add_metric([c.name], max(0, c.head_height - c.height))
+        if c.head_seen_at is not None:
+            seen_at = _aware(c.head_seen_at)
+            seen.add_metric([c.name], seen_at.timestamp())
+            if c.block_timestamp is not None:
+                lag_s.add_metric([c.name], max(0.0, seen_at.timestamp() - c.block_timestamp / 1e9))
+    yield from (height, head, lag, lag_s, seen, messages)
 
 
 def _lag_metrics(

@@ -67,6 +67,43 @@ def make_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
         raise ProduceError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
 
 
+class KafkaSink:
+    """Sends (key, value) pairs and tells, at :meth:`flush`, whether Kafka acknowledged
+    every one since the last flush. Why: a sender that advances a cursor (the chain
+    source) may do so only once everything before it is acknowledged."""
+
+    def __init__(self, producer: KafkaProducer, topic: str) -> None:
+        self.producer, self.topic = producer, topic
+        self._failures: list[BaseException] = []
+        self.sent = 0
+        self._since_flush = 0
+
+    def send(self, key: str | None, value: Any) -> None:
+        payload = (
+            value
+            if isinstance(value, bytes)
+            else json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        )
+        try:
+            future = self.producer.send(
+                self.topic, key=None if key is None else key.encode(), value=payload
+            )
+        except KafkaError as exc:  # e.g. metadata for the topic not available in time
+            raise ProduceError(f"could not send to {self.topic}: {exc}") from exc
+        future.add_errback(self._failures.append)
+        self.sent += 1
+        self._since_flush += 1
+
+    def flush(self) -> None:
+        """Block until every message sent is acknowledged; ProduceError if any was not."""
+        self.producer.flush()
+        count, self._since_flush = self._since_flush, 0
+        if self._failures:
+            first, n = self._failures[0], len(self._failures)
+            self._failures = []
+            raise ProduceError(f"{n} of {count} messages were not delivered: {first}")
+
+
 def produce(
     producer: KafkaProducer,
     topic: str,
@@ -76,20 +113,10 @@ def produce(
 ) -> ProduceResult:
     """Send (key, value) pairs; values that are not bytes are encoded as compact JSON."""
     started = time.perf_counter()
-    failures: list[BaseException] = []
-    count = 0
+    sink = KafkaSink(producer, topic)
     for key, value in messages:
-        payload = (
-            value
-            if isinstance(value, bytes)
-            else json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-        )
-        future = producer.send(topic, key=None if key is None else key.encode(), value=payload)
-        future.add_errback(failures.append)
-        count += 1
-        if progress is not None and count % 10_000 == 0:
-            progress(count)
-    producer.flush()
-    if failures:
-        raise ProduceError(f"{len(failures)} of {count} messages were not delivered: {failures[0]}")
-    return ProduceResult(count, time.perf_counter() - started)
+        sink.send(key, value)
+        if progress is not None and sink.sent % 10_000 == 0:
+            progress(sink.sent)
+    sink.flush()
+    return ProduceResult(sink.sent, time.perf_counter() - started)

@@ -20,8 +20,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from chain.client import ChainClient, NearRpcClient
+from chain.client import ChainClient, ChainUnavailable, NearRpcClient
 from chain.publisher import Publisher
+from chain.rpc import JsonRpc
 from ingest.apply import BatchApplier
 from ingest.consumer import IngestLoop, IngestStats, KafkaDeadLetterSink, make_consumer
 from ingest.produce import make_producer
@@ -34,7 +35,7 @@ from scoring.label_quality import estimate_label_quality
 from scoring.label_trust import apply_label_quality
 from scoring.model import GLOBAL_DOMAIN, AccountScore, score_accounts
 from scoring.sanctions import Sanctions
-from storage import migrate
+from storage import chain_repo, migrate
 from storage.db import DatabaseUnavailable, describe, make_engine, make_session_factory
 from storage.flags_repo import active_sanctions
 from storage.scoring_repo import (
@@ -352,3 +353,55 @@ def build_publisher(settings: Settings, db: Database, client: ChainClient) -> Pu
         uri_template=settings.snapshot_uri_template,
         announce=announce,
     )
+
+
+# --------------------------------------------------------------------------------------
+# The chain source (renown chain-source; chain/source.py, docs/chain.md)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class DatabaseCursors:
+    """The chain source's :class:`chain.source.CursorStore` over ``chain_cursors``: each
+    save is a transaction of its own, so a saved cursor is durable before the next
+    block is read."""
+
+    db: Database
+
+    def load(self, name: str) -> tuple[int, str | None] | None:
+        with UnitOfWork(self.db.sessions) as uow:
+            state = chain_repo.get_cursor(uow.session, name)
+        return None if state is None else (state.height, state.block_hash)
+
+    def save(
+        self,
+        name: str,
+        *,
+        height: int,
+        block_hash: str | None,
+        block_timestamp: int | None,
+        head_height: int | None,
+        added_messages: int,
+    ) -> None:
+        with UnitOfWork(self.db.writer_sessions) as uow:
+            chain_repo.save_cursor(
+                uow.session, name, height=height, block_hash=block_hash,
+                block_timestamp=block_timestamp, head_height=head_height,
+                added_messages=added_messages, now=datetime.now(UTC),
+            )  # fmt: skip
+            uow.commit()
+
+    def save_head(self, name: str, head_height: int) -> None:
+        with UnitOfWork(self.db.writer_sessions) as uow:
+            chain_repo.save_head(uow.session, name, head_height, now=datetime.now(UTC))
+            uow.commit()
+
+
+def chain_id_of(rpc: JsonRpc) -> str:
+    """The node's chain id (``mainnet``, ``testnet``...), which names the cursor, so one
+    database never mixes two chains' heights."""
+    status = rpc.call("status", [])
+    chain_id = status.get("chain_id") if isinstance(status, dict) else None
+    if not isinstance(chain_id, str) or not chain_id:
+        raise ChainUnavailable(f"NEAR RPC {rpc.url}: `status` names no chain_id")
+    return chain_id

@@ -13,16 +13,20 @@ import dataclasses
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from chain.client import ChainClient, ChainUnavailable, ViewError
 from chain.publisher import PublishConflict, PublishFailed
+from chain.rpc import RpcError
+from chain.source import ChainSourceError
 from ingest.consumer import BrokerUnavailable
-from ingest.produce import ProduceError, ensure_topic, make_producer, produce
+from ingest.produce import KafkaSink, ProduceError, ensure_topic, make_producer, produce
 from moderation import service as moderation
 from moderation.lifecycle import IllegalTransition
 from moderation.service import FlagView, ModerationError
@@ -196,6 +200,112 @@ def cmd_run(args: argparse.Namespace) -> int:
         if close is not None:
             close()
     return 0
+
+
+def cmd_chain_source(args: argparse.Namespace) -> int:
+    from chain.rpc import JsonRpc
+    from chain.source import ChainSource, Progress
+
+    settings = _settings(args)
+    if not settings.chain_contracts:
+        raise UserError(
+            "no contracts to follow: set RENOWN_CHAIN_CONTRACTS=labels.market.near,... "
+            "(the contracts whose NEP-297 events feed Renown)"
+        )
+    if args.to_height is not None and args.from_height is None:
+        raise UserError("--to-height needs --from-height (a backfill reads a closed range)")
+    if args.to_height is not None and args.to_height < args.from_height:
+        raise UserError(f"--to-height {args.to_height} is below --from-height {args.from_height}")
+    servers = bootstrap.require_bootstrap(settings)
+    rpc = JsonRpc(settings.near_rpc_url, timeout=settings.chain_rpc_timeout_s)
+    db = bootstrap.open_database(settings)
+    producer = None
+    try:
+        chain_id = bootstrap.chain_id_of(rpc)
+        if ensure_topic(servers, settings.topic, settings.topic_partitions):
+            log.warning("created topic %s (%d partitions)", settings.topic,
+                        settings.topic_partitions)  # fmt: skip
+        producer = make_producer(servers, client_id="renown-chain-source")
+        sink = KafkaSink(producer, settings.topic)
+        backfill = args.to_height is not None
+        name = f"{chain_id}:backfill:{args.from_height}-{args.to_height}" if backfill else chain_id
+        start = args.from_height if args.from_height is not None else settings.chain_start_height
+        stored = bootstrap.DatabaseCursors(db).load(name)
+        if stored is not None and args.from_height is not None and not backfill:
+            log.warning("cursor %s is at %d: resuming there; --from-height %d applies only "
+                        "to a new cursor", name, stored[0], args.from_height)  # fmt: skip
+        bar = _ProgressBar(args.from_height, args.to_height) if backfill else None
+        with bootstrap.stop_on_signals() as stop:
+            source = ChainSource(
+                rpc=rpc,
+                contracts=frozenset(settings.chain_contracts),
+                send=sink.send,
+                flush=sink.flush,
+                cursors=bootstrap.DatabaseCursors(db),
+                stop=stop,
+                poll_s=settings.chain_poll_s,
+                batch_blocks=settings.chain_batch_blocks,
+                on_progress=bar.update if bar is not None else None,
+            )
+            log.warning(
+                "chain source: %s (%s) -> %s/%s, contracts %s, cursor %s",
+                settings.near_rpc_url, chain_id, servers, settings.topic,
+                ",".join(settings.chain_contracts), name,
+            )  # fmt: skip
+            try:
+                progress: Progress = source.run(name, start_height=start, to_height=args.to_height)
+            except InterruptedError:
+                progress = source.progress
+            finally:
+                if bar is not None:
+                    bar.close()
+    finally:
+        if producer is not None:
+            producer.close()
+        rpc.close()
+        db.close()
+    print(
+        f"chain source: {progress.blocks} blocks to height {progress.height} "
+        f"(final head {progress.head}), {progress.skipped_heights} skipped heights, "
+        f"{progress.transactions} transactions, {progress.messages} messages, "
+        f"{progress.retries} retries"
+    )
+    return 0
+
+
+class _ProgressBar:
+    """A backfill's progress on stderr: a bar redrawn in place on a terminal, a log line
+    every 10 s otherwise (a pod's log should not fill with carriage returns)."""
+
+    def __init__(self, first: int, last: int) -> None:
+        self.first, self.last = first, last
+        self.tty = sys.stderr.isatty()
+        self.started = self.shown = time.monotonic()
+
+    def update(self, progress: Any) -> None:
+        now = time.monotonic()
+        if now - self.shown < (0.2 if self.tty else 10.0):
+            return
+        self.shown = now
+        done = (progress.height or self.first) - self.first + 1
+        total = self.last - self.first + 1
+        share = min(1.0, done / total)
+        rate = done / max(now - self.started, 1e-9)
+        eta = (total - done) / rate if rate > 0 else float("inf")
+        text = (
+            f"height {progress.height}/{self.last} {share:6.1%} "
+            f"{progress.messages} messages, {rate:,.1f} blocks/s, eta {eta:,.0f} s"
+        )
+        if self.tty:
+            filled = int(share * 30)
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {text}")
+            sys.stderr.flush()
+        else:
+            log.warning("backfill %s", text)
+
+    def close(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
 
 
 def cmd_scores(args: argparse.Namespace) -> int:
@@ -605,6 +715,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-messages", type=int, help="exit after this many messages")
 
+    p = add(
+        "chain-source",
+        cmd_chain_source,
+        "follow NEAR's final blocks and produce the followed contracts' events to Kafka",
+    )
+    p.add_argument(
+        "--from-height",
+        type=int,
+        metavar="H",
+        help="first height for a new cursor (default: RENOWN_CHAIN_START_HEIGHT, else the head)",
+    )
+    p.add_argument(
+        "--to-height",
+        type=int,
+        metavar="H",
+        help="backfill --from-height..H (its own cursor, resumable) and exit",
+    )
+
     add("score", cmd_score, "compute a new scoring epoch from the stored events")
 
     p = add(
@@ -753,6 +881,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         BrokerError,
         ConvergenceError,
         ChainUnavailable,
+        ChainSourceError,
+        RpcError,
         ViewError,
         PublishFailed,
         PublishConflict,

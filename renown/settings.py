@@ -209,6 +209,31 @@ class Settings(BaseSettings):
         default="renown.snapshots",
         description="Kafka topic the publications are produced to (needs kafka_bootstrap).",
     )
+    # The NEAR chain source (renown chain-source; docs/chain.md). It reads near_rpc_url.
+    chain_contracts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Contracts whose NEP-297 event logs the chain source produces to Kafka "
+        "(comma-separated account ids).",
+    )
+    chain_start_height: int | None = Field(
+        default=None,
+        ge=0,
+        description="First block height the chain source reads when it has no cursor yet; "
+        "unset: it starts at the current final head.",
+    )
+    chain_poll_s: float = Field(
+        default=1.0, gt=0, le=300, description="Seconds between looks at the final head."
+    )
+    chain_batch_blocks: int = Field(
+        default=50,
+        ge=1,
+        le=10_000,
+        description="Blocks read between two flushes of the producer and saves of the "
+        "cursor while catching up (at the head: every block).",
+    )
+    chain_rpc_timeout_s: float = Field(
+        default=30.0, gt=0, le=600, description="HTTP timeout of one JSON-RPC request."
+    )
     tolerance: float = Field(default=1e-10, gt=0, le=1e-3)
     max_iterations: int = Field(default=1000, ge=1, le=100_000)
 
@@ -259,7 +284,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a valid Kafka topic name")
         return value
 
-    @field_validator("detectors", "moderators", mode="before")
+    @field_validator("detectors", "moderators", "chain_contracts", mode="before")
     @classmethod
     def _split_names(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -273,6 +298,14 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"unknown detectors {unknown}; known: {sorted(DETECTORS)}")
         return sorted(set(value))
+
+    @field_validator("chain_contracts")
+    @classmethod
+    def _contract_ids(cls, value: list[str]) -> list[str]:
+        bad = [c for c in value if not is_account_id(c)]
+        if bad:
+            raise ValueError(f"not NEAR account ids: {bad}")
+        return list(dict.fromkeys(value))
 
     @field_validator("moderators")
     @classmethod

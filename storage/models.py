@@ -511,5 +511,28 @@ class UsedNonce(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
+class ChainCursor(Base):
+    """Where ``renown chain-source`` stands on one chain (migration 0009): the last block
+    whose events are all in Kafka, and the chain's final head when it last looked.
+
+    ``name`` is the chain id the RPC node reports (``mainnet``, ``testnet``) for the
+    follower, or ``<chain id>:backfill:<from>-<to>`` for a backfill, so a backfill never
+    moves the follower and a restarted backfill resumes. ``block_hash`` lets the next
+    block prove it follows this one (a node missing blocks in between is caught, not
+    skipped). ``head_height`` and ``head_seen_at`` give the lag in ``/metrics``.
+    """
+
+    __tablename__ = "chain_cursors"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    height: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str | None] = mapped_column(String(64))
+    block_timestamp: Mapped[int | None] = mapped_column(BigInteger)  # ns, as NEAR gives it
+    head_height: Mapped[int | None] = mapped_column(BigInteger)
+    head_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    messages: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 # The append-only guards apply wherever the models are used.
 import storage.append_only  # noqa: E402, F401

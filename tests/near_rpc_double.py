@@ -46,10 +46,26 @@ What it models:
   error: ...", "logs", "block_height", "block_hash"}``), ``view_access_key`` (an unknown key
   the same way, as nearcore does), ``view_access_key_list``, ``view_account``; unknown
   accounts and missing code are ``UNKNOWN_ACCOUNT`` / ``NO_CONTRACT_CODE`` handler errors.
-* **Fault injection and inspection**: ``drop_after`` drops the HTTP connection, without an
-  answer, right after a chosen transaction was applied (the client sees the node vanish
-  mid-call, like a publisher killed after its transaction landed); ``applied`` lists every
-  applied transaction, ``refused`` every refused one.
+* **Reading the chain** (the chain source, chain/source.py): ``block`` by height, hash or
+  ``finality`` (``final`` is ``final_lag`` blocks behind the head; a height that has no
+  block is ``UNKNOWN_BLOCK``, as for a height NEAR skipped), with its chunk headers;
+  ``chunk`` by ``chunk_id`` (``UNKNOWN_CHUNK`` otherwise); ``EXPERIMENTAL_tx_status``
+  (docs.near.org "Transactions: Transaction Status with Receipts": the
+  FinalExecutionOutcome plus ``receipts``, each with its ``predecessor_id``). Blocks made
+  by :meth:`NearRpcDouble.script_block` carry scripted transactions in ``shards`` chunks:
+  each :class:`ScriptedTx` has receipts (:class:`ScriptedReceipt`) that run ``delay``
+  blocks after the transaction's block, by a chosen executor, with chosen logs, failed or
+  not; a shard listed in ``missing`` produces no chunk and its header repeats the previous
+  one (``height_included`` below the block's height), as NEAR's block does. The status of
+  a transaction whose receipts ran in blocks that are not final yet (or not produced yet)
+  is nearcore's ``TIMEOUT_ERROR`` for ``wait_until: FINAL``. ``block_requests`` records
+  each block height asked for beside the final height at that moment.
+* **Fault injection and inspection**: ``faults[method]`` is a queue of failures the next
+  requests for ``method`` meet: ``"429"`` (HTTP 429 with ``Retry-After: 0``), ``"500"``
+  (HTTP 500), ``"timeout"`` (JSON-RPC ``TIMEOUT_ERROR``); ``drop_after`` drops the HTTP
+  connection, without an answer, right after a chosen transaction was applied (the client
+  sees the node vanish mid-call, like a publisher killed after its transaction landed);
+  ``applied`` lists every applied transaction, ``refused`` every refused one.
 
 What it does not model: gas and fees (nothing is charged, ``gas_burnt`` is 0, allowances
 are never spent; the only link to gas is the emulator's: a call's attached gas, 300 Tgas for
@@ -90,6 +106,8 @@ __all__ = [
     "Applied",
     "KeyPair",
     "NearRpcDouble",
+    "ScriptedReceipt",
+    "ScriptedTx",
     "SignedTx",
     "decode_signed_transaction",
 ]
@@ -359,6 +377,35 @@ class _Block:
     hash: str
     prev_hash: str
     timestamp_ns: int
+    chunks: tuple[dict[str, Any], ...] = ()  # ChunkHeaderView per shard (scripted blocks)
+
+
+@dataclass(frozen=True)
+class ScriptedReceipt:
+    """One receipt of a scripted transaction: run by ``executor_id`` for
+    ``predecessor_id``, ``delay`` blocks after the transaction's block."""
+
+    executor_id: str
+    predecessor_id: str
+    logs: tuple[str, ...] = ()
+    ok: bool = True
+    delay: int = 1
+
+
+@dataclass(frozen=True)
+class ScriptedTx:
+    signer_id: str
+    receiver_id: str
+    receipts: tuple[ScriptedReceipt, ...] = ()
+    shard: int = 0
+    method: str = "act"
+
+
+@dataclass
+class _ScriptedRecord:
+    tx: ScriptedTx
+    hash: str
+    block_index: int  # index in NearRpcDouble.blocks of the block that included it
 
 
 @dataclass(frozen=True)
@@ -481,6 +528,15 @@ class NearRpcDouble:
         # Fault injection: called with each applied transaction; True drops the connection.
         self.drop_after: Callable[[Applied], bool] | None = None
         self.dropped: list[Applied] = []
+        # Reading the chain: blocks behind the head that are not final yet, scripted
+        # transactions and chunks, failures to inject, and the heights asked for.
+        self.final_lag = 0
+        self.faults: dict[str, list[str]] = {}
+        self.block_requests: list[tuple[int, int]] = []  # (height asked, final height)
+        self.requests: dict[str, int] = {}
+        self._scripted: dict[str, _ScriptedRecord] = {}
+        self._chunks: dict[str, dict[str, Any]] = {}
+        self._last_chunk: dict[int, dict[str, Any]] = {}
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -502,12 +558,64 @@ class NearRpcDouble:
     def latest(self) -> _Block:
         return self.blocks[-1]
 
-    def _new_block(self, height: int, ts: int, prev: str) -> _Block:
+    @property
+    def final(self) -> _Block:
+        return self.blocks[max(0, len(self.blocks) - 1 - self.final_lag)]
+
+    def _new_block(
+        self, height: int, ts: int, prev: str, chunks: tuple[dict[str, Any], ...] = ()
+    ) -> _Block:
         digest = hashlib.sha256(f"{self.chain_id}:{height}:{prev}".encode()).digest()
-        block = _Block(height, base58.b58encode(digest).decode(), prev, ts)
+        block = _Block(height, base58.b58encode(digest).decode(), prev, ts, chunks)
         self.blocks.append(block)
         self._blocks_by_hash[block.hash] = block
         return block
+
+    def script_block(
+        self,
+        txs: list[ScriptedTx] | tuple[ScriptedTx, ...] = (),
+        *,
+        skip: int = 0,
+        shards: int = 1,
+        missing: tuple[int, ...] = (),
+    ) -> _Block:
+        """A new block ``skip + 1`` heights above the head, one chunk per shard holding the
+        transactions of that shard (a shard in ``missing`` repeats its last chunk header)."""
+        with self._lock:
+            prev = self.latest
+            height = prev.height + 1 + skip
+            headers: list[dict[str, Any]] = []
+            for shard in range(shards):
+                old = self._last_chunk.get(shard)
+                if shard in missing:
+                    if old is None:
+                        raise ValueError(f"shard {shard} has no earlier chunk to repeat")
+                    if any(t.shard == shard for t in txs):
+                        raise ValueError(f"shard {shard} is missing: it includes no transaction")
+                    headers.append(old)
+                    continue
+                chunk_hash = _b58(f"chunk:{self.chain_id}:{height}:{shard}")
+                views = []
+                for i, t in enumerate(x for x in txs if x.shard == shard):
+                    tx_hash = _b58(f"tx:{self.chain_id}:{height}:{shard}:{i}:{t.signer_id}")
+                    self._scripted[tx_hash] = _ScriptedRecord(t, tx_hash, len(self.blocks))
+                    views.append(_scripted_tx_view(t, tx_hash))
+                header = _chunk_header(chunk_hash, prev.hash, height, shard, len(views))
+                self._chunks[chunk_hash] = {
+                    "author": "test.near",
+                    "header": header,
+                    "transactions": views,
+                    "receipts": [],
+                }
+                self._last_chunk[shard] = header
+                headers.append(header)
+            return self._new_block(height, prev.timestamp_ns + 10**9, prev.hash, tuple(headers))
+
+    def take_fault(self, method: str) -> str | None:
+        """The next injected failure for ``method``, if any (consumed)."""
+        with self._lock:
+            queue = self.faults.get(method)
+            return queue.pop(0) if queue else None
 
     # ------------------------------------------------------------------ JSON-RPC
 
@@ -524,8 +632,15 @@ class NearRpcDouble:
             "send_tx": lambda p: self._send(p, "send_tx"),
             "broadcast_tx_async": lambda p: self._send(p, "broadcast_tx_async"),
             "tx": self._tx,
+            "chunk": self._chunk,
+            "EXPERIMENTAL_tx_status": self._tx_status,
         }
+        self.requests[str(method)] = self.requests.get(str(method), 0) + 1
         try:
+            if self.take_fault(str(method)) == "timeout":
+                raise _handler_error(
+                    "TIMEOUT_ERROR", {}, "Timeout"
+                )  # nearcore's RpcTransactionError::TimeoutError and the like
             if method not in handlers:
                 raise RpcError(
                     {
@@ -581,10 +696,14 @@ class NearRpcDouble:
             block_id = params[0] if params else None
         elif isinstance(params, dict):
             block_id = params.get("block_id")
+            if block_id is None and params.get("finality") == "final":
+                return self.final
         else:
             block_id = None
         if block_id is None:
             return self.latest
+        if isinstance(block_id, int):
+            self.block_requests.append((block_id, self.final.height))
         block = None
         if isinstance(block_id, int):
             block = next((b for b in self.blocks if b.height == block_id), None)
@@ -600,19 +719,53 @@ class NearRpcDouble:
 
     def _block(self, params: Any) -> dict[str, Any]:
         b = self._block_ref(params)
+        index = self.blocks.index(b)
+        prev_height = self.blocks[index - 1].height if index else None
         return {
             "author": "test.near",
             "header": {
                 "height": b.height,
+                "prev_height": prev_height,
                 "hash": b.hash,
                 "prev_hash": b.prev_hash,
                 "timestamp": b.timestamp_ns,
                 "timestamp_nanosec": str(b.timestamp_ns),
                 "epoch_id": EMPTY_CODE_HASH,
-                "chunks_included": 1,
+                "chunks_included": sum(c["height_included"] == b.height for c in b.chunks),
+                "chunk_mask": [c["height_included"] == b.height for c in b.chunks],
+                "last_final_block": self.final.hash,
             },
-            "chunks": [],
+            "chunks": [dict(c) for c in b.chunks],
         }
+
+    def _chunk(self, params: Any) -> dict[str, Any]:
+        chunk_id = params.get("chunk_id") if isinstance(params, dict) else None
+        if chunk_id is None and isinstance(params, list) and params:
+            chunk_id = params[0]
+        chunk = self._chunks.get(str(chunk_id))
+        if chunk is None:
+            raise _handler_error(
+                "UNKNOWN_CHUNK", {"chunk_hash": chunk_id}, f"Chunk Missing: {chunk_id}"
+            )
+        return copy.deepcopy(chunk)
+
+    def _tx_status(self, params: Any) -> Any:
+        """``EXPERIMENTAL_tx_status``: a scripted transaction once every block its receipts
+        ran in is final (``TIMEOUT_ERROR`` before, as ``wait_until: FINAL`` times out);
+        a transaction the emulator applied as ``tx`` answers, with its receipt."""
+        tx_hash = params.get("tx_hash") if isinstance(params, dict) else None
+        if tx_hash is None and isinstance(params, list) and params:
+            tx_hash = params[0]
+        record = self._scripted.get(str(tx_hash))
+        if record is None:
+            known = copy.deepcopy(self._tx(params if isinstance(params, list) else [tx_hash]))
+            known["receipts"] = []
+            return known
+        final_index = self.blocks.index(self.final)
+        last = record.block_index + max([r.delay for r in record.tx.receipts] or [0])
+        if last > final_index:
+            raise _handler_error("TIMEOUT_ERROR", {}, "Timeout")
+        return _scripted_status(record, self.blocks)
 
     # ------------------------------------------------------------------ query
 
@@ -1051,6 +1204,18 @@ class NearRpcDouble:
                 body = self.rfile.read(length)
                 try:
                     request = json.loads(body)
+                    fault = double.take_fault(str(request.get("method")))
+                    if fault in ("429", "500"):
+                        double.requests["HTTP " + fault] = (
+                            double.requests.get("HTTP " + fault, 0) + 1
+                        )
+                        self.send_response(int(fault))
+                        self.send_header("Retry-After", "0")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    if fault is not None:  # a JSON-RPC fault: handle() meets it again
+                        double.faults.setdefault(str(request.get("method")), []).insert(0, fault)
                 except ValueError as exc:
                     answer: dict[str, Any] | None = {
                         "jsonrpc": "2.0",
@@ -1126,3 +1291,135 @@ def _iso(ns: int) -> str:
 
     seconds, rest = divmod(ns, 10**9)
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{rest:09d}Z"
+
+
+def _b58(text: str) -> str:
+    return base58.b58encode(hashlib.sha256(text.encode()).digest()).decode()
+
+
+def _chunk_header(
+    chunk_hash: str, prev_block: str, height: int, shard: int, txs: int
+) -> dict[str, Any]:
+    """A ChunkHeaderView (docs.near.org "Block / Chunk: Chunk Details", ``header``)."""
+    return {
+        "chunk_hash": chunk_hash,
+        "prev_block_hash": prev_block,
+        "outcome_root": EMPTY_CODE_HASH,
+        "prev_state_root": EMPTY_CODE_HASH,
+        "encoded_merkle_root": EMPTY_CODE_HASH,
+        "encoded_length": 8 + 100 * txs,
+        "height_created": height,
+        "height_included": height,
+        "shard_id": shard,
+        "gas_used": 0,
+        "gas_limit": 1_000_000_000_000_000,
+        "rent_paid": "0",
+        "validator_reward": "0",
+        "balance_burnt": "0",
+        "outgoing_receipts_root": EMPTY_CODE_HASH,
+        "tx_root": EMPTY_CODE_HASH,
+        "validator_proposals": [],
+        "signature": "ed25519:" + EMPTY_CODE_HASH,
+    }
+
+
+def _scripted_tx_view(t: ScriptedTx, tx_hash: str) -> dict[str, Any]:
+    """A SignedTransactionView, as ``chunk`` and the tx status list it."""
+    return {
+        "signer_id": t.signer_id,
+        "public_key": _pk_text(b"\x01" * 32),
+        "nonce": 1,
+        "receiver_id": t.receiver_id,
+        "actions": [
+            {
+                "FunctionCall": {
+                    "method_name": t.method,
+                    "args": _b64(b"{}"),
+                    "gas": 30 * 10**12,
+                    "deposit": "0",
+                }
+            }
+        ],
+        "priority_fee": 0,
+        "signature": "ed25519:" + EMPTY_CODE_HASH,
+        "hash": tx_hash,
+    }
+
+
+def _scripted_status(record: _ScriptedRecord, blocks: list[_Block]) -> dict[str, Any]:
+    """The FinalExecutionOutcomeWithReceiptView of a scripted transaction (docs.near.org
+    "Transactions: Transaction Status with Receipts")."""
+    t, tx_block = record.tx, blocks[record.block_index]
+    ids = [_b58(f"receipt:{record.hash}:{i}") for i in range(len(t.receipts))]
+    outcomes, receipts = [], []
+    failure = None
+    for i, (r, rid) in enumerate(zip(t.receipts, ids, strict=True)):
+        status: dict[str, Any] = {"SuccessValue": ""}
+        if not r.ok:
+            status = {
+                "Failure": {
+                    "ActionError": {
+                        "index": 0,
+                        "kind": {
+                            "FunctionCallError": {"ExecutionError": "Smart contract panicked: no"}
+                        },
+                    }
+                }
+            }
+            failure = failure or status
+        outcomes.append(
+            {
+                "proof": [],
+                "block_hash": blocks[record.block_index + r.delay].hash,
+                "id": rid,
+                "outcome": {
+                    "logs": list(r.logs),
+                    "receipt_ids": ids[i + 1 : i + 2],
+                    "gas_burnt": 2_428_000_000_000,
+                    "tokens_burnt": "242800000000000000000",
+                    "executor_id": r.executor_id,
+                    "status": status,
+                    "metadata": {"version": 3, "gas_profile": []},
+                },
+            }
+        )
+        receipts.append(
+            {
+                "predecessor_id": r.predecessor_id,
+                "receiver_id": r.executor_id,
+                "receipt_id": rid,
+                "receipt": {
+                    "Action": {
+                        "signer_id": t.signer_id,
+                        "signer_public_key": _pk_text(b"\x01" * 32),
+                        "gas_price": "100000000",
+                        "output_data_receivers": [],
+                        "input_data_ids": [],
+                        "actions": _scripted_tx_view(t, record.hash)["actions"],
+                        "is_promise_yield": False,
+                    }
+                },
+                "priority": 0,
+            }
+        )
+    return {
+        "final_execution_status": "FINAL",
+        "status": failure or {"SuccessValue": ""},
+        "transaction": _scripted_tx_view(t, record.hash),
+        "transaction_outcome": {
+            "proof": [],
+            "block_hash": tx_block.hash,
+            "id": record.hash,
+            "outcome": {
+                "logs": [],
+                "receipt_ids": ids[:1],
+                "gas_burnt": 2_428_000_000_000,
+                "tokens_burnt": "242800000000000000000",
+                "executor_id": t.signer_id,
+                "status": {"SuccessReceiptId": ids[0]} if ids else {"SuccessValue": ""},
+                "metadata": {"version": 1, "gas_profile": None},
+            },
+        },
+        "receipts_outcome": outcomes,
+        "receipts": receipts,
+    }

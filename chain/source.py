@@ -1,0 +1,393 @@
+"""``renown chain-source``: NEAR's final blocks to EVENTS.md messages in Kafka.
+
+How it reads the chain, with the JSON-RPC alone (docs/chain.md has the why and the cost):
+
+1. ``block {"finality": "final"}`` gives the final head; nothing above it is ever read.
+2. Each height from the cursor + 1 to the head: ``block {"block_id": h}``. A height NEAR
+   skipped answers ``UNKNOWN_BLOCK``; it is passed over, and the next block must name the
+   last one read as its ``prev_hash``, so a node that merely lacks blocks (not archival)
+   is caught instead of silently skipped.
+3. Each chunk *new in that block* (``height_included`` equal to the block's height; a shard
+   that produced no chunk repeats its previous header, which was read already):
+   ``chunk {"chunk_id": hash}`` lists its transactions.
+4. Each transaction sent to a followed contract: ``EXPERIMENTAL_tx_status`` with
+   ``wait_until: FINAL`` gives every receipt's outcome, in whatever later block it ran,
+   with its logs, status and executor, and the receipts themselves with their
+   ``predecessor_id``. Until the whole transaction is final the node answers
+   ``TIMEOUT_ERROR`` or a non-final status: the source waits and asks again.
+5. Each successful receipt executed by a followed contract: each log that starts with
+   ``EVENT_JSON:`` becomes one message, ``log_index`` being the log's position among the
+   receipt's logs (the idempotency key with ``receipt_id``), ``block_height`` and
+   ``block_timestamp`` those of the block the receipt ran in. A failed receipt's logs are
+   dropped: its state changes were reverted, so its events did not happen.
+6. Messages are produced keyed by ``predecessor_id`` (the acting account, as EVENTS.md and
+   the simulator key them); after every ``chain_batch_blocks`` blocks, and at the head,
+   the producer is flushed and only then is the cursor advanced (height and hash).
+
+A crash between the flush and the cursor's commit replays those blocks: the same
+messages again, applied once by ingest (``(receipt_id, log_index, item)``). Transactions
+sent to other contracts that call a followed contract are not seen (docs/chain.md: NEAR
+Lake sees every receipt).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from chain.client import ChainUnavailable
+from chain.rpc import RateLimited, RpcError
+
+__all__ = [
+    "Backoff",
+    "BlockInfo",
+    "ChainGap",
+    "ChainSource",
+    "ChainSourceError",
+    "CursorStore",
+    "Progress",
+    "Rpc",
+    "events_of_tx",
+]
+
+log = logging.getLogger("renown.chain.source")
+
+EVENT_PREFIX = "EVENT_JSON:"
+
+
+Keyed = tuple[str, dict[str, Any]]  # (Kafka key, EVENTS.md message)
+
+
+class ChainSourceError(RuntimeError):
+    """Something waiting will not fix: the operator must act (docs/chain.md)."""
+
+
+class ChainGap(ChainSourceError):
+    """A block does not follow the last one read: the node lacks blocks in between."""
+
+
+class Rpc(Protocol):
+    def call(self, method: str, params: Any) -> Any: ...
+
+
+class CursorStore(Protocol):
+    """Where the source keeps its place (storage.chain_repo behind it in production)."""
+
+    def load(self, name: str) -> tuple[int, str | None] | None: ...
+
+    def save(
+        self,
+        name: str,
+        *,
+        height: int,
+        block_hash: str | None,
+        block_timestamp: int | None,
+        head_height: int | None,
+        added_messages: int,
+    ) -> None: ...
+
+    def save_head(self, name: str, head_height: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class BlockInfo:
+    height: int
+    hash: str
+    timestamp_ns: int
+
+
+def events_of_tx(
+    status: dict[str, Any],
+    contracts: frozenset[str],
+    block_of: Callable[[str], BlockInfo],
+) -> list[Keyed]:
+    """The (key, EVENTS.md message) pairs of one final ``EXPERIMENTAL_tx_status`` answer.
+
+    Pure but for ``block_of`` (block hash to height and time), so the rules are tested
+    on NEAR's shapes without a node. Order: by the block each receipt ran in, then as the
+    node listed the outcomes (execution order within a block).
+    """
+    senders: dict[str, str] = {}
+    for receipt in status.get("receipts") or []:
+        if isinstance(receipt, dict) and "receipt_id" in receipt:
+            senders[str(receipt["receipt_id"])] = str(receipt.get("predecessor_id") or "")
+    signer = str((status.get("transaction") or {}).get("signer_id") or "")
+    found: list[tuple[int, int, str, dict[str, Any]]] = []
+    for position, item in enumerate(status.get("receipts_outcome") or []):
+        outcome = item.get("outcome") or {}
+        if outcome.get("executor_id") not in contracts:
+            continue
+        if "Failure" in (outcome.get("status") or {}):
+            continue  # reverted: its events did not happen
+        logs = [line for line in outcome.get("logs") or [] if isinstance(line, str)]
+        if not any(line.startswith(EVENT_PREFIX) for line in logs):
+            continue
+        receipt_id = str(item["id"])
+        block = block_of(str(item["block_hash"]))
+        predecessor = senders.get(receipt_id) or signer
+        for index, line in enumerate(logs):
+            if not line.startswith(EVENT_PREFIX):
+                continue
+            message = {
+                "block_height": block.height,
+                "block_timestamp": block.timestamp_ns,
+                "receipt_id": receipt_id,
+                "log_index": index,
+                "contract_id": outcome["executor_id"],
+                "predecessor_id": predecessor,
+                "log": line,
+            }
+            found.append((block.height, position, predecessor, message))
+    found.sort(key=lambda f: (f[0], f[1]))
+    return [(key, message) for _, _, key, message in found]
+
+
+@dataclass
+class Backoff:
+    """Exponential waits with full jitter between ``base`` and ``cap`` seconds, reset by a
+    success; a rate limit's ``Retry-After`` wins when longer."""
+
+    base: float = 0.5
+    cap: float = 30.0
+    attempt: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def next_wait(self, at_least: float | None = None) -> float:
+        self.attempt += 1
+        wait = self.rng.uniform(self.base, min(self.cap, self.base * 2**self.attempt))
+        return max(wait, at_least or 0.0)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+@dataclass
+class Progress:
+    """What the source did, for the logs, the progress bar and the tests."""
+
+    blocks: int = 0
+    skipped_heights: int = 0
+    transactions: int = 0
+    messages: int = 0
+    retries: int = 0
+    height: int | None = None
+    head: int | None = None
+
+
+@dataclass
+class ChainSource:
+    """Follows (or backfills) one chain for the ``contracts``; see the module docstring.
+
+    ``send(key, message)`` hands a message to the producer, ``flush()`` returns once
+    every message sent is acknowledged (raising if any was not). ``sleep`` is the wait
+    between retries and head polls, interruptible by ``stop``.
+    """
+
+    rpc: Rpc
+    contracts: frozenset[str]
+    send: Callable[[str, dict[str, Any]], None]
+    flush: Callable[[], None]
+    cursors: CursorStore
+    stop: threading.Event = field(default_factory=threading.Event)
+    poll_s: float = 1.0
+    batch_blocks: int = 50
+    backoff: Backoff = field(default_factory=Backoff)
+    on_progress: Callable[[Progress], None] | None = None
+    progress: Progress = field(default_factory=Progress)
+    _block_cache: dict[str, BlockInfo] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ RPC with retries
+
+    def _call(self, method: str, params: Any, *, permanent_after: int = 0) -> Any:
+        """``rpc.call`` until it answers. Transient failures wait (backoff) and retry
+        forever while ``stop`` is clear; an RpcError that is not transient is raised,
+        after ``permanent_after`` extra attempts (for answers a lagging node may give)."""
+        left = permanent_after
+        while True:
+            try:
+                result = self.rpc.call(method, params)
+                self.backoff.reset()
+                return result
+            except RateLimited as exc:
+                wait = self.backoff.next_wait(exc.retry_after)
+                why = str(exc)
+            except ChainUnavailable as exc:
+                wait, why = self.backoff.next_wait(), str(exc)
+            except RpcError as exc:
+                if not exc.transient:
+                    if left <= 0:
+                        raise
+                    left -= 1
+                wait, why = self.backoff.next_wait(), str(exc)
+            self.progress.retries += 1
+            log.warning("%s failed (%s); retrying in %.1f s", method, why, wait)
+            if self.stop.wait(wait):
+                raise InterruptedError("stopped while waiting to retry")
+
+    def final_head(self) -> BlockInfo:
+        return self._info(self._call("block", {"finality": "final"}))
+
+    def _info(self, block: dict[str, Any]) -> BlockInfo:
+        header = block["header"]
+        info = BlockInfo(int(header["height"]), str(header["hash"]), _timestamp(header))
+        self._block_cache[info.hash] = info
+        return info
+
+    def _block_of(self, block_hash: str) -> BlockInfo:
+        info = self._block_cache.get(block_hash)
+        if info is None:
+            info = self._info(self._call("block", {"block_id": block_hash}))
+        return info
+
+    # ------------------------------------------------------------------ one block
+
+    def fetch_block(self, height: int) -> dict[str, Any] | None:
+        """The block at ``height``; None for a height the chain skipped."""
+        try:
+            return dict(self._call("block", {"block_id": height}))
+        except RpcError as exc:
+            if exc.cause == "UNKNOWN_BLOCK":
+                return None
+            raise
+
+    def messages_of(self, block: dict[str, Any]) -> list[Keyed]:
+        """The messages of the followed contracts' transactions in ``block``'s new chunks."""
+        height = int(block["header"]["height"])
+        messages: list[Keyed] = []
+        for chunk_header in block.get("chunks") or []:
+            if int(chunk_header.get("height_included", -1)) != height:
+                continue  # no new chunk for this shard in this block: read before
+            chunk_id = {"chunk_id": chunk_header["chunk_hash"]}
+            chunk = self._call("chunk", chunk_id, permanent_after=3)
+            for tx in chunk.get("transactions") or []:
+                if tx.get("receiver_id") not in self.contracts:
+                    continue
+                self.progress.transactions += 1
+                status = self._final_status(str(tx["hash"]), str(tx["signer_id"]))
+                messages.extend(events_of_tx(status, self.contracts, self._block_of))
+        return messages
+
+    def _final_status(self, tx_hash: str, signer_id: str) -> dict[str, Any]:
+        """The transaction's outcome once every receipt of it is final (never before)."""
+        params = {"tx_hash": tx_hash, "sender_account_id": signer_id, "wait_until": "FINAL"}
+        while True:
+            status = self._call("EXPERIMENTAL_tx_status", params, permanent_after=5)
+            if status.get("final_execution_status") == "FINAL":
+                return dict(status)
+            wait = self.backoff.next_wait()
+            self.progress.retries += 1
+            log.info("tx %s not final yet (%s); asking again in %.1f s", tx_hash,
+                     status.get("final_execution_status"), wait)  # fmt: skip
+            if self.stop.wait(wait):
+                raise InterruptedError("stopped while waiting for a final outcome")
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(
+        self,
+        name: str,
+        *,
+        start_height: int | None = None,
+        to_height: int | None = None,
+    ) -> Progress:
+        """Read from the cursor ``name`` (or ``start_height`` when it has none; a given
+        ``start_height`` below the cursor is ignored so a restart never replays) to
+        ``to_height`` (then return), or forever while ``stop`` is clear."""
+        stored = self.cursors.load(name)
+        if stored is not None:
+            last_height, last_hash = stored
+        elif start_height is not None:
+            last_height, last_hash = start_height - 1, None
+        else:
+            head = self.final_head()
+            last_height, last_hash = head.height, head.hash  # from now on
+            self.cursors.save(name, height=head.height, block_hash=head.hash,
+                              block_timestamp=head.timestamp_ns, head_height=head.height,
+                              added_messages=0)  # fmt: skip
+            log.warning("no cursor %s and no start height: following from the head, %d",
+                        name, head.height)  # fmt: skip
+        self.progress.height = last_height
+        pending = 0  # messages sent since the cursor was last saved
+        unsaved: BlockInfo | None = None
+        head = self.final_head()
+        self.progress.head = head.height
+        try:
+            while not self.stop.is_set():
+                target = head.height if to_height is None else min(to_height, head.height)
+                if last_height >= target:
+                    if to_height is not None and last_height >= to_height:
+                        break
+                    if self.stop.wait(self.poll_s):
+                        break
+                    head = self.final_head()
+                    self.progress.head = head.height
+                    self.cursors.save_head(name, head.height)
+                    continue
+                height = last_height + 1
+                block = self.fetch_block(height)
+                if block is None:
+                    self.progress.skipped_heights += 1
+                    last_height = height
+                    self.progress.height = height
+                    continue
+                info = self._info(block)
+                prev = str(block["header"].get("prev_hash"))
+                if last_hash is not None and prev != last_hash:
+                    raise ChainGap(
+                        f"block {height} ({info.hash}) follows {prev}, not the last block "
+                        f"read ({last_hash}): the RPC node lacks blocks in between (use an "
+                        "archival node for old heights, docs/chain.md)"
+                    )
+                messages = self.messages_of(block)
+                for key, message in messages:
+                    self.send(key, message)
+                pending += len(messages)
+                self.progress.messages += len(messages)
+                self.progress.blocks += 1
+                last_height, last_hash, unsaved = height, info.hash, info
+                self.progress.height = height
+                if self.progress.blocks % self.batch_blocks == 0 or height >= target:
+                    self._commit(name, unsaved, head.height, pending)
+                    pending, unsaved = 0, None
+                if self.on_progress is not None:
+                    self.on_progress(self.progress)
+                if len(self._block_cache) > 10_000:
+                    self._block_cache.clear()
+        except ChainGap:
+            raise  # the blocks read since the last save may be the wrong chain's
+        except BaseException:
+            # Stopped, interrupted or failed mid-batch: keep what Kafka acknowledged.
+            if unsaved is not None:
+                self._save_on_exit(name, unsaved, head.height, pending)
+            raise
+        # Skipped heights at the end need no save: the next run skips them again.
+        if unsaved is not None:
+            self._save_on_exit(name, unsaved, head.height, pending)
+        return self.progress
+
+    def _save_on_exit(self, name: str, block: BlockInfo, head: int, added: int) -> None:
+        try:
+            self._commit(name, block, head, added)
+        except Exception:  # not fatal: the replay after a restart covers these blocks
+            log.exception("could not save the cursor at %d on the way out", block.height)
+
+    def _commit(self, name: str, block: BlockInfo, head: int, added: int) -> None:
+        self.flush()  # every message up to this block acknowledged by Kafka...
+        self.cursors.save(  # ...then, and only then, the cursor moves past it
+            name,
+            height=block.height,
+            block_hash=block.hash,
+            block_timestamp=block.timestamp_ns,
+            head_height=head,
+            added_messages=added,
+        )
+
+
+def _timestamp(header: dict[str, Any]) -> int:
+    # timestamp_nanosec is the exact value as a string; timestamp a JSON number that
+    # JavaScript readers may round (both are in NEAR's BlockHeaderView).
+    return int(header.get("timestamp_nanosec") or header["timestamp"])
