@@ -197,6 +197,7 @@ class ChainSource:
     batch_blocks: int = 50
     backoff: Backoff = field(default_factory=Backoff)
     on_progress: Callable[[Progress], None] | None = None
+    heartbeat: Callable[[Progress], None] | None = None  # each round and each RPC attempt
     progress: Progress = field(default_factory=Progress)
     _block_cache: dict[str, BlockInfo] = field(default_factory=dict)
 
@@ -208,6 +209,8 @@ class ChainSource:
         after ``permanent_after`` extra attempts (for answers a lagging node may give)."""
         left = permanent_after
         while True:
+            if self.heartbeat is not None:  # alive, even while the node is down
+                self.heartbeat(self.progress)
             try:
                 result = self.rpc.call(method, params)
                 self.backoff.reset()

@@ -137,6 +137,7 @@ class IngestLoop:
         stop: threading.Event | None = None,
         max_backoff_s: float = 30.0,
         on_batch: Callable[[BatchResult], None] | None = None,
+        on_poll: Callable[[IngestStats], None] | None = None,
     ) -> None:
         self.consumer = consumer
         self.applier = applier
@@ -147,6 +148,7 @@ class IngestLoop:
         self.stop = stop or threading.Event()
         self.max_backoff_s = max_backoff_s
         self.on_batch = on_batch
+        self.on_poll = on_poll  # each round of the loop, idle or not (the health beat)
         self.stats = IngestStats()
 
     def seek_to_stored(self, partitions: Sequence[TopicPartition]) -> None:
@@ -175,6 +177,8 @@ class IngestLoop:
         self.consumer.subscribe(self.topics, listener=_SeekToStored(self))
         last_message = time.monotonic()
         while not self.stop.is_set():
+            if self.on_poll is not None:
+                self.on_poll(self.stats)
             records = self.consumer.poll(
                 timeout_ms=self.poll_timeout_ms, max_records=self.batch_size
             )
@@ -249,6 +253,8 @@ class IngestLoop:
                     raise
                 self.stats.db_retries += 1
                 log.error("database unavailable (%s); retrying in %.1f s", _first_line(exc), delay)
+                if self.on_poll is not None:  # alive, waiting: a restart would not help
+                    self.on_poll(self.stats)
                 if self.stop.wait(delay):
                     return None
                 delay = min(delay * 2, self.max_backoff_s)

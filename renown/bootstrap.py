@@ -10,7 +10,7 @@ import json
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +27,7 @@ from ingest.apply import BatchApplier
 from ingest.consumer import IngestLoop, IngestStats, KafkaDeadLetterSink, make_consumer
 from ingest.produce import make_producer
 from moderation.service import record_findings
+from renown.health import Health, serve_health
 from renown.settings import Settings
 from scoring.collusion import GraphGroups
 from scoring.detect import DETECTORS, VOTE_RING, DetectorInput, Finding
@@ -145,6 +146,31 @@ def build_ingest_loop(
         dead_letters=dead_letters,
         stop=stop,
     )
+
+
+@contextmanager
+def health_probe(settings: Settings, process: str) -> Iterator[Health]:
+    """The process's heartbeat, served on ``health_port`` when set (renown/health.py)."""
+    health = Health(process, stale_after_s=settings.health_stale_s)
+    server = None
+    if settings.health_port is not None:
+        server = serve_health(health, settings.health_host, settings.health_port)
+    try:
+        yield health
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+
+def beat_ingest(health: Health) -> Callable[[IngestStats], None]:
+    """An ingest loop's ``on_poll``: alive, with its counts."""
+
+    def beat(stats: IngestStats) -> None:
+        health.beat(messages=stats.totals.messages, batches=stats.batches,
+                    db_retries=stats.db_retries)  # fmt: skip
+
+    return beat
 
 
 def run_ingest(loop: IngestLoop, **kwargs: Any) -> IngestStats:

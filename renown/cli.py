@@ -101,8 +101,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     settings = _settings(args)
     db = bootstrap.open_database(settings)
     try:
-        with bootstrap.stop_on_signals() as stop:
+        with bootstrap.stop_on_signals() as stop, bootstrap.health_probe(settings, "ingest") as h:
             loop = bootstrap.build_ingest_loop(settings, db, stop=stop)
+            loop.on_poll = bootstrap.beat_ingest(h)
             log.info(
                 "ingesting %s from %s into %s as group %s",
                 settings.topic,
@@ -127,11 +128,31 @@ def _require_seeds(settings: Settings) -> None:
         )
 
 
+def _interval(flag: str, seconds: float | None) -> float | None:
+    if seconds is not None and not 0 < seconds <= 7 * 24 * 3600:
+        raise UserError(f"{flag} {seconds:g}: give 0 < seconds <= 604800")
+    return seconds
+
+
 def cmd_score(args: argparse.Namespace) -> int:
+    from renown.run import Scheduler
+
     settings = _settings(args)
     _require_seeds(settings)
+    every = _interval("--every", args.every)
     db = bootstrap.open_database(settings)
     try:
+        if every is not None:  # the scorer on a schedule: an epoch when something changed
+            settings = settings.model_copy(update={"score_interval_s": every})
+            with (
+                bootstrap.stop_on_signals() as stop,
+                bootstrap.health_probe(settings, "score") as health,
+            ):
+                scheduler = Scheduler(settings, db, stop, health=health)
+                log.warning("scoring every %g s when anything changed (until SIGTERM)", every)
+                scheduler.run()
+            print(f"epochs scored: {len(scheduler.epochs)}, failed rounds: {scheduler.failures}")
+            return 0
         summary = bootstrap.run_scoring(settings, db)
     finally:
         db.close()
@@ -165,9 +186,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from renown.run import Scheduler
 
     settings = _settings(args)
-    if args.score_every is not None and not 0 < args.score_every <= 7 * 24 * 3600:
-        raise UserError(f"--score-every {args.score_every:g}: give 0 < seconds <= 604800")
-    if args.score_every is not None:
+    if _interval("--score-every", args.score_every) is not None:
         settings = settings.model_copy(update={"score_interval_s": args.score_every})
     _require_seeds(settings)
     bootstrap.require_bootstrap(settings)
@@ -177,8 +196,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         publish = None
         if client is not None:
             publish = bootstrap.build_publisher(settings, db, client).publish
-        with bootstrap.stop_on_signals() as stop:
+        with bootstrap.stop_on_signals() as stop, bootstrap.health_probe(settings, "run") as h:
             loop = bootstrap.build_ingest_loop(settings, db, stop=stop)
+            loop.on_poll = bootstrap.beat_ingest(h)
             scheduler = Scheduler(settings, db, stop, publish)
             thread = scheduler.start()
             log.warning(
@@ -235,7 +255,10 @@ def cmd_chain_source(args: argparse.Namespace) -> int:
             log.warning("cursor %s is at %d: resuming there; --from-height %d applies only "
                         "to a new cursor", name, stored[0], args.from_height)  # fmt: skip
         bar = _ProgressBar(args.from_height, args.to_height) if backfill else None
-        with bootstrap.stop_on_signals() as stop:
+        with (
+            bootstrap.stop_on_signals() as stop,
+            bootstrap.health_probe(settings, "chain-source") as health,
+        ):
             source = ChainSource(
                 rpc=rpc,
                 contracts=frozenset(settings.chain_contracts),
@@ -246,7 +269,11 @@ def cmd_chain_source(args: argparse.Namespace) -> int:
                 poll_s=settings.chain_poll_s,
                 batch_blocks=settings.chain_batch_blocks,
                 on_progress=bar.update if bar is not None else None,
-            )
+                heartbeat=lambda p: health.beat(
+                    height=p.height or 0, final_head=p.head or 0, messages=p.messages,
+                    retries=p.retries,
+                ),
+            )  # fmt: skip
             log.warning(
                 "chain source: %s (%s) -> %s/%s, contracts %s, cursor %s",
                 settings.near_rpc_url, chain_id, servers, settings.topic,
@@ -546,12 +573,40 @@ def cmd_proof(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
+    from renown.run import every
+
     settings = _settings(args)
+    interval = _interval("--every", args.every)
     db = bootstrap.open_database(settings)
     client = bootstrap.make_chain_client(settings, signer=True)
     try:
         try:
-            res = bootstrap.build_publisher(settings, db, client).publish()
+            publisher = bootstrap.build_publisher(settings, db, client)
+        except LookupError as exc:
+            raise UserError(str(exc)) from None
+        if interval is not None:  # the publisher on a schedule: each new epoch, once
+
+            def round_() -> None:
+                try:
+                    done = publisher.publish()
+                except LookupError as exc:  # no epoch scored yet
+                    log.info("nothing to publish: %s", exc)
+                    return
+                if not done.already_done:
+                    log.warning("epoch %s published to %s: root %s", done.epoch,
+                                client.contract_id, done.root)  # fmt: skip
+
+            with (
+                bootstrap.stop_on_signals() as stop,
+                bootstrap.health_probe(settings, "publish") as health,
+            ):
+                log.warning("publishing new epochs to %s, checking every %g s",
+                            client.contract_id, interval)  # fmt: skip
+                failed = every(interval, stop, round_, health=health, what="publication")
+            print(f"publisher stopped; failed rounds: {failed}")
+            return 0
+        try:
+            res = publisher.publish()
         except LookupError as exc:
             raise UserError(str(exc)) from None
     finally:
@@ -733,7 +788,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="backfill --from-height..H (its own cursor, resumable) and exit",
     )
 
-    add("score", cmd_score, "compute a new scoring epoch from the stored events")
+    p = add("score", cmd_score, "compute a new scoring epoch from the stored events")
+    p.add_argument(
+        "--every",
+        type=float,
+        metavar="SECONDS",
+        help="stay up and score an epoch every SECONDS when events or decisions arrived",
+    )
 
     p = add(
         "run",
@@ -781,7 +842,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epoch", type=int, help="default: the latest epoch with a snapshot")
     p.add_argument("--json", action="store_true")
 
-    add("publish", cmd_publish, "publish the latest epoch's root and top scores to NEAR")
+    p = add("publish", cmd_publish, "publish the latest epoch's root and top scores to NEAR")
+    p.add_argument(
+        "--every",
+        type=float,
+        metavar="SECONDS",
+        help="stay up and publish each new epoch, checking every SECONDS",
+    )
 
     p = add("verify", cmd_verify, "check an account's score against the root on the contract")
     p.add_argument("account")

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from renown import bootstrap
 from renown.bootstrap import Database, EpochSummary
+from renown.health import Health
 from renown.settings import Settings
 from storage.flags_repo import sanction_changes_since
 from storage.scoring_repo import latest_epoch, latest_event_id
@@ -32,7 +34,9 @@ from storage.uow import UnitOfWork
 
 log = logging.getLogger("renown.run")
 
-__all__ = ["Scheduler", "due"]
+__all__ = ["Scheduler", "due", "every"]
+
+BEAT_S = 5.0  # how often a waiting loop tells its health probe it is alive
 
 
 def due(db: Database) -> str | None:
@@ -50,6 +54,41 @@ def due(db: Database) -> str | None:
     return None
 
 
+def every(
+    interval: float,
+    stop: threading.Event,
+    round_: Callable[[], object],
+    *,
+    health: Health | None = None,
+    what: str = "round",
+) -> int:
+    """Run ``round_`` every ``interval`` seconds (first after one interval) until ``stop``;
+    a failed round is logged and the next one tries again. Waits in slices of
+    :data:`BEAT_S` so the health probe hears the loop is alive; a round counts as busy.
+    Returns the number of failed rounds."""
+    failures = 0
+    next_at = time.monotonic() + interval
+    while not stop.is_set():
+        left = next_at - time.monotonic()
+        if left > 0:
+            if health is not None:
+                health.beat()
+            if stop.wait(min(left, BEAT_S)):
+                break
+            continue
+        try:
+            if health is not None:
+                with health.busy(what):
+                    round_()
+            else:
+                round_()
+        except Exception:  # logged; the next round tries again
+            failures += 1
+            log.exception("%s failed; trying again in %g s", what, interval)
+        next_at = time.monotonic() + interval
+    return failures
+
+
 @dataclass
 class Scheduler:
     """Scores (and publishes) every ``settings.score_interval_s`` while ``stop`` is clear."""
@@ -58,6 +97,7 @@ class Scheduler:
     db: Database
     stop: threading.Event
     publish: Callable[[], object] | None = None
+    health: Health | None = None
     epochs: list[EpochSummary] = field(default_factory=list)
     failures: int = 0
 
@@ -80,12 +120,11 @@ class Scheduler:
         return summary
 
     def run(self) -> None:
-        while not self.stop.wait(self.settings.score_interval_s):
-            try:
-                self.tick()
-            except Exception:  # logged; the next tick tries again, ingest goes on
-                self.failures += 1
-                log.exception("scoring or publishing failed; trying again next round")
+        # A failure is logged and tried again next round; ingest (in `renown run`) goes on.
+        self.failures += every(
+            self.settings.score_interval_s, self.stop, self.tick, health=self.health,
+            what="scoring epoch" if self.publish is None else "scoring and publishing",
+        )  # fmt: skip
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.run, name="renown-scheduler", daemon=True)

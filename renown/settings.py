@@ -174,6 +174,23 @@ class Settings(BaseSettings):
         description="Seconds an API worker trusts a key it has verified before reading it "
         "again: a revoked key is refused within this time.",
     )
+    # Probes for the processes without an HTTP API of their own (renown/health.py).
+    health_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of /healthz and /metrics for ingest, chain-source, run, score "
+        "--every and publish --every (unset: none; 0: any free port).",
+    )
+    health_host: str = Field(
+        default="127.0.0.1", description="Address the health server binds (0.0.0.0 in a pod)."
+    )
+    health_stale_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=86_400,
+        description="A loop that reported no progress for this long answers 503 on /healthz.",
+    )
     # Publishing to NEAR (renown publish / verify; docs/contract.md).
     near_rpc_url: str = Field(
         default="https://rpc.testnet.near.org",

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -36,7 +37,7 @@ from sqlalchemy import func, select
 from chain.rpc import JsonRpc
 from chain.source import Backoff, ChainGap, ChainSource, Progress, events_of_tx
 from renown import bootstrap
-from renown.broker import EmbeddedBroker
+from renown.broker import EmbeddedBroker, free_port
 from renown.settings import Settings
 from storage.db import make_engine
 from storage.models import ChainCursor, Event
@@ -462,8 +463,13 @@ def test_chain_source_command_crash_and_restart_then_ingest(
         proc.kill()  # a crash: whatever was not saved is read again
         proc.wait(10)
         rpc.final_lag = 2  # the chain moves on while the source is down
-        proc = _renown("chain-source", env=env)
+        port = free_port()
+        proc = _renown("chain-source", env=env | {"RENOWN_HEALTH_PORT": str(port)})
         _wait("the head", lambda: _cursor(db_url, CHAIN_ID) == rpc.final.height, proc)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+            health = json.loads(r.read())
+        assert health["status"] == "ok" and health["process"] == "chain-source"
+        assert health["facts"]["final_head"] == rpc.final.height
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
