@@ -200,6 +200,7 @@ class ChainSource:
     heartbeat: Callable[[Progress], None] | None = None  # each round and each RPC attempt
     progress: Progress = field(default_factory=Progress)
     _block_cache: dict[str, BlockInfo] = field(default_factory=dict)
+    _flush_failed: bool = False
 
     # ------------------------------------------------------------------ RPC with retries
 
@@ -373,13 +374,19 @@ class ChainSource:
         return self.progress
 
     def _save_on_exit(self, name: str, block: BlockInfo, head: int, added: int) -> None:
+        if self._flush_failed:
+            return  # Kafka refused messages: they must be read again, not skipped
         try:
             self._commit(name, block, head, added)
         except Exception:  # not fatal: the replay after a restart covers these blocks
             log.exception("could not save the cursor at %d on the way out", block.height)
 
     def _commit(self, name: str, block: BlockInfo, head: int, added: int) -> None:
-        self.flush()  # every message up to this block acknowledged by Kafka...
+        try:
+            self.flush()  # every message up to this block acknowledged by Kafka...
+        except BaseException:
+            self._flush_failed = True
+            raise
         self.cursors.save(  # ...then, and only then, the cursor moves past it
             name,
             height=block.height,

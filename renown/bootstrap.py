@@ -386,6 +386,17 @@ def build_publisher(settings: Settings, db: Database, client: ChainClient) -> Pu
 # --------------------------------------------------------------------------------------
 
 
+@contextmanager
+def _cursor_write(db: Database) -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        # The source stops; its restart replays the blocks since the last saved cursor.
+        raise DatabaseUnavailable(
+            f"cannot save the chain cursor in {db.url}: {str(exc.orig).strip()}"
+        ) from exc
+
+
 @dataclass
 class DatabaseCursors:
     """The chain source's :class:`chain.source.CursorStore` over ``chain_cursors``: each
@@ -409,7 +420,7 @@ class DatabaseCursors:
         head_height: int | None,
         added_messages: int,
     ) -> None:
-        with UnitOfWork(self.db.writer_sessions) as uow:
+        with _cursor_write(self.db), UnitOfWork(self.db.writer_sessions) as uow:
             chain_repo.save_cursor(
                 uow.session, name, height=height, block_hash=block_hash,
                 block_timestamp=block_timestamp, head_height=head_height,
@@ -418,7 +429,7 @@ class DatabaseCursors:
             uow.commit()
 
     def save_head(self, name: str, head_height: int) -> None:
-        with UnitOfWork(self.db.writer_sessions) as uow:
+        with _cursor_write(self.db), UnitOfWork(self.db.writer_sessions) as uow:
             chain_repo.save_head(uow.session, name, head_height, now=datetime.now(UTC))
             uow.commit()
 

@@ -242,6 +242,29 @@ def test_the_cursor_is_saved_only_after_kafka_acknowledged() -> None:
     assert cursors.saved["t"][0] == chain.rpc.final.height
 
 
+def test_a_refused_flush_never_moves_the_cursor() -> None:
+    """Kafka did not acknowledge a batch: the source stops without saving, even on its
+    way out (a second flush of nothing would succeed and skip the refused messages)."""
+    chain = scripted_chain(rounds=2)
+
+    class Refusing(ListSink):
+        """Like KafkaSink: a failure is reported by one flush; the next has nothing new."""
+
+        refused = False
+
+        def flush(self) -> None:
+            if self.sent and not self.refused:
+                self.refused = True
+                raise RuntimeError("3 of 3 messages were not delivered")
+
+    cursors = MemoryCursors()
+    with chain.rpc.running() as url, pytest.raises(RuntimeError, match="not delivered"):
+        source(url, Refusing(), cursors, batch_blocks=2).run(
+            "t", start_height=chain.rpc.blocks[1].height, to_height=chain.rpc.final.height
+        )
+    assert cursors.saved == {}
+
+
 def test_rate_limits_server_errors_and_timeouts_are_retried() -> None:
     chain = scripted_chain(rounds=1)
     rpc = chain.rpc
