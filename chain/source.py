@@ -20,9 +20,10 @@ How it reads the chain, with the JSON-RPC alone (docs/chain.md has the why and t
    receipt's logs (the idempotency key with ``receipt_id``), ``block_height`` and
    ``block_timestamp`` those of the block the receipt ran in. A failed receipt's logs are
    dropped: its state changes were reverted, so its events did not happen.
-6. Messages are produced keyed by ``predecessor_id`` (the acting account, as EVENTS.md and
-   the simulator key them); after every ``chain_batch_blocks`` blocks, and at the head,
-   the producer is flushed and only then is the cursor advanced (height and hash).
+6. Messages are produced keyed by the subject account (EVENTS.md: the account acting in
+   the log's first data item; the predecessor when the log names none); after every
+   ``chain_batch_blocks`` blocks, and at the head, the producer is flushed and only then
+   is the cursor advanced (height and hash).
 
 A crash between the flush and the cursor's commit replays those blocks: the same
 messages again, applied once by ingest (``(receipt_id, log_index, item)``). Transactions
@@ -41,6 +42,7 @@ from typing import Any, Protocol
 
 from chain.client import ChainUnavailable
 from chain.rpc import RateLimited, RpcError
+from ingest.decode import EVENT_PREFIX, subject_of
 
 __all__ = [
     "Backoff",
@@ -56,7 +58,6 @@ __all__ = [
 
 log = logging.getLogger("renown.chain.source")
 
-EVENT_PREFIX = "EVENT_JSON:"
 
 
 Keyed = tuple[str, dict[str, Any]]  # (Kafka key, EVENTS.md message)
@@ -132,6 +133,7 @@ def events_of_tx(
         for index, line in enumerate(logs):
             if not line.startswith(EVENT_PREFIX):
                 continue
+            key = subject_of(line) or predecessor
             message = {
                 "block_height": block.height,
                 "block_timestamp": block.timestamp_ns,
@@ -141,7 +143,7 @@ def events_of_tx(
                 "predecessor_id": predecessor,
                 "log": line,
             }
-            found.append((block.height, position, predecessor, message))
+            found.append((block.height, position, key, message))
     found.sort(key=lambda f: (f[0], f[1]))
     return [(key, message) for _, _, key, message in found]
 

@@ -436,3 +436,36 @@ def decode_message(value: bytes | None) -> DecodeResult:
         return Malformed(str(exc))
     except RecursionError:
         return Malformed("message: JSON nested too deeply")
+
+
+# The field of a data item that names the account acting, per event (EVENTS.md: the key).
+_SUBJECT_FIELD = {
+    "task_posted": "poster",
+    "label_submitted": "labeler",
+    "label_reviewed": "reviewer",
+    "gold_revealed": "poster",
+    "vote_cast": "voter",
+    "endorsed": "endorser",
+    "content_authored": "authors",
+    "content_attested": "attester",
+    "content_retracted": "by",
+    "nft_mint": "owner_id",
+}
+
+
+def subject_of(log: str) -> str | None:
+    """The subject account of an ``EVENT_JSON:`` log line (the Kafka key EVENTS.md asks
+    for: the account acting in its first data item), or None when the line names none
+    (another standard, a malformed log): the producer then keys by the predecessor.
+    Never raises: a log ingest will dead-letter must still reach ingest."""
+    if not log.startswith(EVENT_PREFIX):
+        return None
+    try:
+        parsed = json.loads(log[len(EVENT_PREFIX) :])
+        item = parsed["data"][0]
+        value = item[_SUBJECT_FIELD[parsed["event"]]]
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError):
+        return None
+    if isinstance(value, list):  # content_authored: the first author
+        value = value[0] if value else None
+    return value if is_account_id(value) else None

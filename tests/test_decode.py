@@ -1424,3 +1424,24 @@ def test_regression_nft_content_id_longer_than_256_is_malformed() -> None:
 
 def test_regression_unicode_digits_in_version() -> None:
     assert isinstance(decode_message(encode(vote("a.near", "b.near", version="١.0.0"))), Malformed)
+
+
+def test_subject_of_names_the_acting_account() -> None:
+    from ingest.decode import subject_of
+
+    def log(event: str, item: dict[str, object], standard: str = "renown") -> str:
+        body = {"standard": standard, "version": "1.0.0", "event": event, "data": [item]}
+        return "EVENT_JSON:" + json.dumps(body)
+
+    assert subject_of(log("vote_cast", {"voter": "a.near", "target": "b.near"})) == "a.near"
+    assert subject_of(log("label_reviewed", {"labeler": "l.near", "reviewer": "r.near"})) == (
+        "r.near"
+    )
+    assert subject_of(log("content_authored", {"authors": ["x.near", "y.near"]})) == "x.near"
+    assert subject_of(log("nft_mint", {"owner_id": "o.near"}, "nep171")) == "o.near"
+    # nothing to key by: the caller falls back to the predecessor
+    assert subject_of(log("vote_cast", {"voter": "Not Valid"})) is None
+    assert subject_of(log("unknown", {"voter": "a.near"})) is None
+    assert subject_of("EVENT_JSON:{not json") is None
+    assert subject_of("plain log") is None
+    assert subject_of(log("content_authored", {"authors": []})) is None
