@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: browser-tools setup demo test lint bench-ingest bench-accuracy bench-scoring bench-api clean \
+.PHONY: browser-tools setup demo test lint bench-ingest bench-accuracy bench-scoring bench-api bench-chain clean \
         contract contract-check contract-tools
 
 $(STAMP): pyproject.toml
@@ -33,6 +33,9 @@ bench-accuracy: $(STAMP)
 
 bench-scoring: $(STAMP)
 	$(BIN)/python bench/scoring.py
+
+bench-chain: $(STAMP)
+	$(BIN)/python -m bench.chain_source
 
 # bench/api.py drives the API with wrk (C; Debian's package), not a Python client.
 bench-api: $(STAMP)

@@ -43,6 +43,7 @@ from storage.db import make_engine
 from storage.models import ChainCursor, Event
 from tests.near_emulator import NearEmulator
 from tests.near_rpc_double import CHAIN_ID, NearRpcDouble, ScriptedReceipt, ScriptedTx
+from tests.processes import wait_for
 from tests.test_api_ops import build, scrape
 
 MARKET = "labels.market.near"
@@ -451,13 +452,7 @@ def _cursor(db_url: str, name: str) -> int | None:
 
 
 def _wait(what: str, check: Callable[[], bool], proc: subprocess.Popen[str] | None) -> None:
-    deadline = time.monotonic() + 60
-    while not check():
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"exited ({proc.returncode}) waiting for {what}: "
-                                 f"{proc.stderr.read() if proc.stderr else ''}")  # fmt: skip
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    wait_for(what, check, proc, timeout=60)
 
 
 @pytest.fixture

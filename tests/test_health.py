@@ -25,6 +25,7 @@ from renown.health import Health, serve_health
 from storage.db import make_engine
 from storage.models import ScoreEpoch
 from tests import worlds
+from tests.processes import wait_for
 from tests.test_contract_e2e import CONTRACT, PUBLISHER, Localnet, localnet  # noqa: F401
 
 
@@ -94,14 +95,8 @@ def _env(**extra: str) -> dict[str, str]:
     return env | extra
 
 
-def _wait(what: str, check: Callable[[], bool], proc: subprocess.Popen[str], s: float = 60) -> None:
-    deadline = time.monotonic() + s
-    while not check():
-        if proc.poll() is not None:
-            raise AssertionError(f"exited ({proc.returncode}) waiting for {what}: "
-                                 f"{proc.stderr.read() if proc.stderr else ''}")  # fmt: skip
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
+def _wait(what: str, check: Callable[[], bool], proc: subprocess.Popen[str] | None) -> None:
+    wait_for(what, check, proc, timeout=60)
 
 
 def _healthz(port: int) -> dict[str, Any] | None:

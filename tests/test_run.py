@@ -22,17 +22,12 @@ from renown.broker import EmbeddedBroker
 from simulate.world import PRESETS, generate
 from storage.db import make_engine, make_session_factory
 from storage.models import ConsumerOffset, Event, ScoreEpoch
+from tests.processes import wait_for
 from tests.test_contract_e2e import CONTRACT, PUBLISHER, Localnet, localnet  # noqa: F401
 
 
-def _wait(what: str, check: Callable[[], bool], proc: subprocess.Popen[str], s: float = 90) -> None:
-    deadline = time.monotonic() + s
-    while not check():
-        if proc.poll() is not None:
-            err = proc.stderr.read() if proc.stderr else ""
-            raise AssertionError(f"renown run exited ({proc.returncode}) waiting for {what}: {err}")
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+def _wait(what: str, check: Callable[[], bool], proc: subprocess.Popen[str] | None) -> None:
+    wait_for(what, check, proc, timeout=90)
 
 
 def test_run_ingests_scores_on_a_schedule_and_publishes(
