@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from renown import bootstrap
@@ -88,6 +89,10 @@ def _row(key: ApiKey) -> dict[str, Any]:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
+    if args.keys_action == "generate":  # no database: the key goes to a secret store
+        print(keys_repo.generate_secret())
+        return 0
+    entries = _read_key_file(args.file) if args.keys_action == "import" else []
     db = bootstrap.open_database(_settings(args))
     try:
         if args.keys_action == "create":
@@ -102,6 +107,17 @@ def cmd_keys(args: argparse.Namespace) -> int:
                 print(f"    {secret}")
                 print()
             print(NOT_STORED, file=sys.stderr)
+        elif args.keys_action == "import":
+            with UnitOfWork(db.writer_sessions) as uow:  # all or none: a bad line, no key
+                done = [
+                    (*keys_repo.import_key(uow.session, owner, role, secret), line)
+                    for line, owner, role, secret in entries
+                ]
+                uow.commit()
+            for key, created, line in done:
+                state = "registered" if created else "already registered"
+                print(f"line {line}: {state} as API key #{key.id} ({key.owner}, {key.role})")
+            print(f"{sum(c for _, c, _ in done)} new key(s), {len(done)} in the file")
         elif args.keys_action == "list":
             with UnitOfWork(db.sessions) as uow:  # read: the rows expire when it ends
                 keys = keys_repo.list_keys(uow.session, include_revoked=not args.active)
@@ -131,6 +147,27 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_key_file(path: str) -> list[tuple[int, str, str, str]]:
+    """``owner role key`` per line (``#`` comments, blank lines): (line, owner, role, key).
+    Every line is checked before anything is written; the key never appears in an error."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise keys_repo.InvalidKeyRequest(f"cannot read {path}: {exc.strerror}") from None
+    out = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split()
+        if len(parts) != 3:
+            raise keys_repo.InvalidKeyRequest(
+                f"{path}:{number}: expected 'owner role key', got {len(parts)} field(s)"
+            )
+        out.append((number, parts[0], parts[1], parts[2]))
+    return out  # none is fine: a deployment's key file before its first client
+
+
 def _key_id(text: str) -> int:
     try:
         value = int(text)
@@ -143,7 +180,7 @@ def _key_id(text: str) -> int:
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register ``renown keys`` on the CLI's subparsers (``parser.add_subparsers()``)."""
-    help_ = "API keys: create (shown once), list, revoke"
+    help_ = "API keys: create (shown once), generate and import, list, revoke"
     p: argparse.ArgumentParser = sub.add_parser("keys", help=help_, description=help_)
     p.set_defaults(func=cmd_keys)
     actions = p.add_subparsers(dest="keys_action", required=True)
@@ -161,6 +198,19 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="reader: higher read limits; moderator: moderation calls; admin: everything",
     )
     q.add_argument("--json", action="store_true")
+
+    actions.add_parser(
+        "generate",
+        help="print a new key without storing it (for a secret store; then `keys import`)",
+    )
+    q = actions.add_parser(
+        "import",
+        help="register keys kept in a secret store: a file of 'owner role key' lines",
+        description="Register keys made by `renown keys generate` and kept in a secret "
+        "store (a Kubernetes Secret, a compose secret). Idempotent: keys already "
+        "registered are left as they are. Every line is checked before any is stored.",
+    )
+    q.add_argument("--file", required=True, help="lines of 'owner role key'; # comments")
 
     q = actions.add_parser("list", help="every key, without secrets (they are not stored)")
     q.add_argument("--active", action="store_true", help="leave out revoked keys")

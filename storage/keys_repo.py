@@ -32,8 +32,10 @@ __all__ = [
     "KeyNotFound",
     "create_key",
     "display_prefix",
+    "generate_secret",
     "get_key",
     "hash_secret",
+    "import_key",
     "list_keys",
     "revoke_key",
     "touch_key",
@@ -86,6 +88,50 @@ def _check(owner: str, role: str) -> None:
         raise InvalidKeyRequest(f"unknown role {role!r}; one of {', '.join(ROLES)}")
 
 
+def generate_secret() -> str:
+    """A new key in Renown's format (``rk_`` and 32 random bytes), not stored anywhere."""
+    return KEY_MARKER + secrets.token_urlsafe(_SECRET_BYTES)
+
+
+def import_key(
+    session: Session, owner: str, role: str, secret: str, *, now: datetime | None = None
+) -> tuple[ApiKey, bool]:
+    """Register a key made elsewhere (``renown keys generate``, kept in a secret store),
+    so that a deployment's keys live in its secrets and the database only holds their
+    hashes. Idempotent: the same key, owner and role again is ``(row, False)``; the same
+    key for another owner or role, or another key with the same prefix, is refused."""
+    _check(owner, role)
+    body = secret[len(KEY_MARKER) :]
+    if not secret.startswith(KEY_MARKER) or not _BODY_RE.match(body):
+        raise InvalidKeyRequest(
+            "not a Renown API key: expected rk_ and 43 URL-safe base64 characters "
+            "(`renown keys generate` makes one)"
+        )
+    known = session.scalar(select(ApiKey).where(ApiKey.prefix == body[:PREFIX_LEN]))
+    if known is not None:
+        if not hmac.compare_digest(known.secret_hash, hash_secret(secret)):
+            raise InvalidKeyRequest(
+                f"another key with the prefix {body[:PREFIX_LEN]} is registered (#{known.id}): "
+                "generate a new key"
+            )
+        if (known.owner, known.role) != (owner, role):
+            raise InvalidKeyRequest(
+                f"this key is registered as #{known.id} for {known.owner} ({known.role}); "
+                "revoke it and import a new key to change its owner or role"
+            )
+        return known, False
+    key = ApiKey(
+        prefix=body[:PREFIX_LEN],
+        secret_hash=hash_secret(secret),
+        owner=owner,
+        role=role,
+        created_at=now or _now(),
+    )
+    session.add(key)
+    session.flush()
+    return key, True
+
+
 def create_key(
     session: Session, owner: str, role: str, *, now: datetime | None = None
 ) -> tuple[ApiKey, str]:
@@ -93,7 +139,7 @@ def create_key(
     key, which exists nowhere else once the caller has shown it."""
     _check(owner, role)
     while True:
-        secret = KEY_MARKER + secrets.token_urlsafe(_SECRET_BYTES)
+        secret = generate_secret()
         prefix = secret[len(KEY_MARKER) : len(KEY_MARKER) + PREFIX_LEN]
         # 48 bits of prefix: a clash is improbable, not impossible; the unique constraint
         # stops a concurrent one.

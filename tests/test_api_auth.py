@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
@@ -449,3 +450,45 @@ def test_renown_keys_user_errors_are_one_line(run: Run) -> None:
 
     with pytest.raises(SystemExit):  # argparse: usage and exit 2
         run("create", "--owner", "x", "--role", "root")
+
+
+def test_renown_keys_generate_and_import_from_a_secret_file(
+    run: Run, engine: Engine, tmp_path: Path
+) -> None:
+    """A deployment keeps its keys in a secret store: `keys generate` makes them without a
+    database, `keys import` registers a file of them, idempotently, all or none."""
+    code, out, _ = run("generate")
+    first = out.strip()
+    assert code == 0 and first.startswith("rk_") and len(first) == 46
+    second = keys_repo.generate_secret()
+    keys = tmp_path / "api-keys.txt"
+    keys.write_text(f"# owner role key\nacme.near reader {first}\n\nmods moderator {second}  # x\n")
+    code, out, _ = run("import", "--file", str(keys))
+    assert code == 0, out
+    assert "line 2: registered as API key #1 (acme.near, reader)" in out
+    assert "line 4: registered as API key #2 (mods, moderator)" in out
+    assert first not in out and second not in out
+    code, out, _ = run("import", "--file", str(keys))  # the Job runs again: nothing new
+    assert code == 0 and "already registered as API key #1" in out and "0 new key(s)" in out
+    with UnitOfWork(make_session_factory(engine)) as uow:
+        assert keys_repo.verify_key(uow.session, first).owner == "acme.near"  # type: ignore[union-attr]
+        assert keys_repo.verify_key(uow.session, second).role == "moderator"  # type: ignore[union-attr]
+
+    third = keys_repo.generate_secret()
+    bad = tmp_path / "bad.txt"
+    for content, message in [
+        (f"new.near reader {third}\nacme.near admin {first}\n", "as #1 for acme.near"),
+        (f"new.near reader {third}\nbroken line\n", "bad.txt:2: expected 'owner role key'"),
+        (f"new.near reader {third}\nx reader rk_short\n", "not a Renown API key"),
+    ]:
+        bad.write_text(content)
+        code, _, err = run("import", "--file", str(bad))
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+        assert third not in err and first not in err
+    with UnitOfWork(make_session_factory(engine)) as uow:  # all or none: `third` not stored
+        assert keys_repo.verify_key(uow.session, third) is None
+    code, _, err = run("import", "--file", str(tmp_path / "missing.txt"))
+    assert code == 2 and "cannot read" in err
+    bad.write_text("# owner role key: none yet\n")  # a deployment's file before any client
+    code, out, _ = run("import", "--file", str(bad))
+    assert code == 0 and "0 new key(s), 0 in the file" in out
