@@ -152,9 +152,14 @@ def generated(kind: str) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for gen in kustomization().get(key, []):
         data: dict[str, str] = {}
-        for name in gen["envs"]:
+        for name in gen.get("envs", []):
             path = K8S / name
             data.update(read_env_file(path if kind == "ConfigMap" else Path(f"{path}.example")))
+        for entry in gen.get("files", []):  # key=path: the file's text under that key
+            file_key, _, name = entry.rpartition("=")
+            path = K8S / name
+            text = (path if kind == "ConfigMap" else Path(f"{path}.example")).read_text()
+            data[file_key or Path(name).name] = text
         out[gen["name"]] = data
     return out
 
@@ -178,10 +183,12 @@ def k8s_documents() -> list[dict[str, Any]]:
 
 
 def workloads() -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    """(workload, pod spec) for every Deployment and Job."""
+    """(workload, pod spec) for every Deployment, Job and CronJob."""
     for doc in k8s_documents():
         if doc["kind"] in ("Deployment", "Job"):
             yield doc, doc["spec"]["template"]["spec"]
+        elif doc["kind"] == "CronJob":
+            yield doc, doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
 
 
 def deployments() -> dict[str, dict[str, Any]]:
@@ -424,7 +431,8 @@ def test_secrets_never_in_configmaps_or_committed_env_files() -> None:
 
 def test_the_real_secret_files_are_git_ignored() -> None:
     for path in ["deploy/env/secrets.env", "deploy/k8s/secrets/database.env",
-                 "deploy/k8s/secrets/publisher.env"]:  # fmt: skip
+                 "deploy/k8s/secrets/publisher.env", "deploy/env/api-keys.txt",
+                 "deploy/k8s/secrets/api-keys.txt"]:  # fmt: skip
         result = subprocess.run(
             ["git", "check-ignore", "-q", path], cwd=ROOT, capture_output=True, timeout=30
         )
@@ -440,9 +448,34 @@ def test_the_publisher_key_reaches_only_the_publisher(clean_environ: pytest.Monk
         assert has_key == (workload == "renown-publisher"), workload
 
 
+def test_api_keys_come_from_a_secret_file_never_committed() -> None:
+    """`renown keys import --file F` reads the mounted secret in both; the committed
+    examples hold no key (every line a comment), and the import accepts them as they are."""
+    service = renown_services()["api-keys"]
+    assert service["secrets"] == ["api-keys"]
+    assert compose()["secrets"]["api-keys"] == {"file": "./env/api-keys.txt"}
+    argv = list(service["command"])
+    assert argv[:3] == ["keys", "import", "--file"] and argv[3] == "/run/secrets/api-keys"
+    assert parse_cli(argv).keys_action == "import"
+    (cron,) = [d for d in k8s_documents() if d["kind"] == "CronJob"]
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "api-keys"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "api-keys"]
+    assert volume["secret"]["secretName"] == "renown-api-keys"
+    assert "api-keys.txt" in generated("Secret")["renown-api-keys"]
+    assert container["args"][3] == f"{mount['mountPath']}/api-keys.txt"
+    for example in (ENV_DIR / "api-keys.txt.example", K8S / "secrets/api-keys.txt.example"):
+        lines = [line for line in example.read_text().splitlines() if line.strip()]
+        assert lines and all(line.startswith("#") for line in lines), example
+
+
 def test_every_referenced_secret_and_configmap_exists() -> None:
     configmaps, secrets = set(generated("ConfigMap")), set(generated("Secret"))
     for _, pod in workloads():
+        for volume in pod.get("volumes", []):
+            if "secret" in volume:
+                assert volume["secret"]["secretName"] in secrets
         for container in pod["containers"]:
             for source in container.get("envFrom", []):
                 if "configMapRef" in source:

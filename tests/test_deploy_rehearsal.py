@@ -67,6 +67,7 @@ from sqlalchemy import create_engine, func, select, text
 from ingest.produce import ensure_topic
 from renown.broker import EmbeddedBroker, free_port
 from simulate.world import PRESETS, generate
+from storage import keys_repo
 from storage.db import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.models import (
@@ -89,6 +90,7 @@ COMPOSE = ROOT / "deploy" / "compose.yaml"
 
 # The compose services that run Renown's image, in the order they are started here.
 ONE_SHOT = "migrate"
+API_KEYS = "api-keys"  # one-shot too: `keys import` of the secret file
 LONG_RUNNING = ("chain-source", "ingest", "scorer", "publisher", "api")
 
 # The schedules shortened: (compose's figure, the one used here) after --every.
@@ -315,7 +317,7 @@ def test_compose_services_rehearsed_as_processes(
 ) -> None:
     services = compose_services()
     renown = {n: s for n, s in services.items() if str(s.get("image", "")).startswith("renown:")}
-    assert set(renown) == {ONE_SHOT, *LONG_RUNNING}, "a Renown service this test does not run"
+    assert set(renown) == {ONE_SHOT, API_KEYS, *LONG_RUNNING}, "a service this test does not run"
 
     world = generate(PRESETS["tiny"])
     contracts = sorted({m.value["contract_id"] for m in world.messages})
@@ -342,6 +344,23 @@ def test_compose_services_rehearsed_as_processes(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "(head)" in done.stdout
+
+    # api-keys: `renown keys import` of the secret file compose mounts at
+    # /run/secrets/api-keys; here the file itself (the one path substituted).
+    key = keys_repo.generate_secret()
+    key_file = tmp_path / "api-keys.txt"
+    key_file.write_text(f"# owner role key\nrehearsal.near reader {key}\n")
+    argv = [str(key_file) if a == "/run/secrets/api-keys" else a
+            for a in renown[API_KEYS]["command"]]  # fmt: skip
+    assert argv != renown[API_KEYS]["command"]
+    for expected in ("1 new key(s)", "0 new key(s)"):  # registered, then left as it is
+        done = subprocess.run(
+            [sys.executable, "-m", "renown.cli", *argv],
+            env=process_env(envs[API_KEYS], subs, {}), cwd=tmp_path, capture_output=True,
+            text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0 and expected in done.stdout, done.stderr
+        assert key not in done.stdout + done.stderr
 
     # topics: compose runs Kafka's kafka-topics.sh (Kafka's image, not here); the same
     # three topics through ingest.produce.ensure_topic, the partitions from the env files.
@@ -552,6 +571,17 @@ def test_compose_services_rehearsed_as_processes(
         assert top["items"][0]["score"] == next(
             s["score"] for s in answer["body"]["scores"] if s["domain"] == "global"
         )
+        # The key from the secret file is honoured; a key nobody registered is refused.
+        for header, expected_status in ((key, 200), (keys_repo.generate_secret(), 401)):
+            request = urllib.request.Request(
+                f"{base}/v1/scores/{world.truth.seeds[0]}", headers={"X-API-Key": header}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as r:
+                    status = r.status
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+            assert status == expected_status, header[:11]
 
         # 7. Every process's /healthz: 200 (the API's also says the broker and chain are up).
         for proc in procs:
