@@ -114,12 +114,14 @@ class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
         # Nothing is buffered across polls: each poll's batch is applied before the next
-        # poll, so there is nothing to flush here.
+        # poll, so there is nothing to flush here. A (re)join starts: see IngestLoop.run.
+        self.loop.rebalancing = True
         log.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked))
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         log.info("partitions assigned: %s", sorted((tp.topic, tp.partition) for tp in assigned))
         self.loop.seek_to_stored(assigned)
+        self.loop.rebalancing = False
 
 
 class IngestLoop:
@@ -150,6 +152,9 @@ class IngestLoop:
         self.on_batch = on_batch
         self.on_poll = on_poll  # each round of the loop, idle or not (the health beat)
         self.stats = IngestStats()
+        # From the rebalance listener's revoke to its assign: the group is (re)joining,
+        # while kafka-python's eager protocol still reports the old assignment.
+        self.rebalancing = False
 
     def seek_to_stored(self, partitions: Sequence[TopicPartition]) -> None:
         """Position each partition at the database's next offset, the only truth we keep."""
@@ -188,8 +193,11 @@ class IngestLoop:
                 for r in rs
             ]
             if not batch:
-                if not self.consumer.assignment():
-                    # Still joining the group (or holding no partition): not idle yet.
+                if self.rebalancing or not self.consumer.assignment():
+                    # Joining or rejoining the group (or holding no partition): not idle
+                    # yet. A rebalance may be handing this process a dead member's
+                    # partitions, still full; leaving now would also abandon the join half
+                    # way (which wedges tansu 0.6's group when the leader does it).
                     last_message = time.monotonic()
                 elif idle_stop_s is not None and time.monotonic() - last_message > idle_stop_s:
                     break
