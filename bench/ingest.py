@@ -2,6 +2,7 @@
 
     python bench/ingest.py [--events 200000] [--partitions 4] [--batch-size 1000]
                            [--pg-url URL] [--skip-sqlite] [--skip-pg] [--profile FILE]
+                           [--consumers 1,2,3]
 
 One run does everything, on one embedded broker (tansu, memory storage, a free port):
 
@@ -37,6 +38,19 @@ decode (EVENTS.md JSON to events, before the transaction), transaction (handlers
 SQLAlchemy, the driver, the database, the commit) and the rest of the loop, by thin
 wrappers around ``consumer.poll``, ``applier.apply`` and ``applier._apply_in`` (two
 clock reads per batch; nothing per message). Exit status 1 when any check fails.
+
+``--consumers 1,2,3`` (issue 7) keeps step 3's manual-assign raw consume (it gives each
+partition's end) and replaces the rest of steps 3-5: for each database and each N, N
+`renown -v ingest` OS processes in one new group over the whole topic, into a new schema
+or file. Timed from the first partition assignment any process logs to the poll (every
+20 ms) that finds the stored offsets at every partition's end; the time until every
+process holds a share of one generation is reported too, and the rate after it. CPU: the
+ingest processes' user + system time in that window (/proc/PID/stat), and how busy all
+cores were (/proc/stat: PostgreSQL and the broker included). Then SIGTERM, exit 0 from
+each, and the same checks: events once (rows, and the new events the processes' exit
+summaries add up to), the stored offsets at the ends, no dead letter, nothing skipped.
+They stop by SIGTERM, not ``--idle-exit``: processes leaving one by one while the others
+rejoin can wedge tansu 0.6's group.
 """
 
 from __future__ import annotations
@@ -51,16 +65,21 @@ if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().p
     sys.path[0] = str(ROOT)
 
 import argparse  # noqa: E402
+import ast  # noqa: E402
 import contextlib  # noqa: E402
 import cProfile  # noqa: E402
 import dataclasses  # noqa: E402
+import datetime  # noqa: E402
 import gc  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import pstats  # noqa: E402
+import re  # noqa: E402
 import resource  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
@@ -507,6 +526,237 @@ def run_ingest_path(label: str, url: str, bootstrap: str, topic: str, partitions
         db.close()
 
 
+# --- several renown ingest processes in one group (issue 7) --------------------------
+
+LOG_TIME = "%Y-%m-%d %H:%M:%S,%f"  # the asctime that starts every `renown -v` log line
+JOINED = re.compile(r"Successfully joined group \S+ <Generation (-?\d+) ")
+ASSIGNED = "partitions assigned: "
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclasses.dataclass
+class ProcsRow:
+    """One run of N `renown ingest` processes over the whole topic, into one fresh database."""
+
+    target: str
+    consumers: int
+    messages: int
+    seconds: float  # first assignment -> every message applied (the stored offsets at the ends)
+    settle_s: float  # first assignment -> every process holds a share of one generation
+    settled_messages: int  # applied from the settled generation on
+    ingest_cpu_s: float  # user + system of the ingest processes, in the window
+    broker_cpu_s: float
+    machine_busy: float  # share of all cores busy in the window (anything: PostgreSQL too)
+    assignments: int  # "partitions assigned" lines of all the processes
+    totals: dict[str, int]  # the processes' exit summaries, summed
+    problems: list[str]
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds
+
+    @property
+    def settled_rate(self) -> float:
+        return self.settled_messages / max(self.seconds - self.settle_s, 1e-9)
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """utime + stime of a live process (fields 14 and 15 of /proc/PID/stat), else 0."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def _machine_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores since boot; busy excludes idle and iowait."""
+    with open("/proc/stat") as fh:
+        values = [int(v) for v in fh.readline().split()[1:]]
+    total = sum(values[:8])  # guest time is already counted in user
+    return total - values[3] - values[4], total
+
+
+def _log_assignments(path: Path, topic: str) -> list[tuple[float, int, frozenset[int]]]:
+    """(wall time, generation, partitions) of every assignment a process logged.
+
+    The generation is the one kafka-python logged joining just before: each process's
+    latest line alone would mix a stale share with another process's fresh one."""
+    out = []
+    generation = -1
+    for line in path.read_text(errors="replace").splitlines():
+        joined = JOINED.search(line)
+        if joined:
+            generation = int(joined.group(1))
+        elif ASSIGNED in line:
+            stamp = datetime.datetime.strptime(line[:23], LOG_TIME).timestamp()
+            pairs = ast.literal_eval(line.split(ASSIGNED, 1)[1].strip())
+            out.append((stamp, generation, frozenset(p for t, p in pairs if t == topic)))
+    return out
+
+
+def _first_and_settled(logs: Sequence[Path], topic: str, partitions: int
+                       ) -> tuple[float | None, float | None, int]:
+    """The first assignment's time; the time every process first held a share of one
+    generation, the shares covering each partition once; how many assignments in all."""
+    events = sorted((stamp, i, gen, share) for i, log_ in enumerate(logs)
+                    for stamp, gen, share in _log_assignments(log_, topic))
+    first = next((stamp for stamp, _, _, share in events if share), None)
+    latest: dict[int, tuple[int, frozenset[int]]] = {}
+    for stamp, i, gen, share in events:
+        latest[i] = (gen, share)
+        if len(latest) == len(logs) and len({g for g, _ in latest.values()}) == 1:
+            shares = [s for _, s in latest.values()]
+            if all(shares) and sorted(p for s in shares for p in s) == list(range(partitions)):
+                return first, stamp, len(events)
+    return first, None, len(events)
+
+
+def _exit_summary(path: Path) -> dict[str, int]:
+    """The table `renown ingest` prints on stdout when it stops (header, rule, values)."""
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.split()[:1] == ["messages"] and i + 2 < len(lines):
+            values = (float(v.replace(",", "")) for v in lines[i + 2].split())
+            return {k: round(v) for k, v in zip(line.split(), values, strict=True)}
+    return {}
+
+
+def _stored_offsets(url: str, group: str, topic: str) -> dict[int, int]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return dict(conn.execute(text(  # type: ignore[arg-type]
+                "SELECT partition, next_offset FROM consumer_offsets "
+                "WHERE group_id = :g AND topic = :t"), {"g": group, "t": topic}).all())
+    finally:
+        engine.dispose()
+
+
+def run_ingest_processes(label: str, url: str, broker: EmbeddedBroker, topic: str,
+                         partitions: int, batch_size: int, consumers: int, work: Workload,
+                         end_offsets: dict[int, int], count_sql: Callable[[str], int],
+                         logdir: Path) -> ProcsRow:
+    """``consumers`` `renown ingest` processes (separate OS processes, one new group) over
+    the whole topic into a migrated, empty database; SIGTERM once every stored offset is at
+    its partition's end. Not ``--idle-exit``: processes leaving one by one while the others
+    rejoin can wedge tansu 0.6's group (see docs/performance.md)."""
+    group = f"bench-procs-{uuid.uuid4().hex[:8]}"
+    engine = make_engine(url)
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+    env = {
+        **os.environ,
+        "RENOWN_DATABASE_URL": url,
+        "RENOWN_KAFKA_BOOTSTRAP": broker.bootstrap,
+        "RENOWN_TOPIC": topic,
+        "RENOWN_GROUP_ID": group,
+        "RENOWN_BATCH_SIZE": str(batch_size),
+        "RENOWN_POLL_TIMEOUT_MS": str(POLL_TIMEOUT_MS),
+        "RENOWN_SESSION_TIMEOUT_MS": str(SESSION_TIMEOUT_MS),
+        "RENOWN_HEARTBEAT_INTERVAL_MS": str(HEARTBEAT_INTERVAL_MS),
+    }
+    tag = f"{label.split()[-1].lower()}-{consumers}"
+    logs = [logdir / f"{tag}-{i}.log" for i in range(consumers)]
+    outs = [logdir / f"{tag}-{i}.out" for i in range(consumers)]
+    total = sum(end_offsets.values())
+    probe = make_engine(url)
+    procs: list[subprocess.Popen[bytes]] = []
+    broker_pid = broker._proc.pid if broker._proc is not None else None
+    samples: list[tuple[float, int, float, float, int, int]] = []
+    try:
+        note(f"{label}: {consumers} renown ingest process(es), group {group}")
+        for log_, out in zip(logs, outs, strict=True):
+            with open(log_, "wb") as err_fh, open(out, "wb") as out_fh:
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "renown.cli", "-v", "ingest"], env=env, cwd=ROOT,
+                    stdout=out_fh, stderr=err_fh, stdin=subprocess.DEVNULL))
+        applied, last_progress = 0, time.monotonic()
+        while applied < total:
+            with probe.connect() as conn:
+                now_applied = int(conn.execute(text(
+                    "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets "
+                    "WHERE group_id = :g AND topic = :t"), {"g": group, "t": topic}).scalar_one())
+            busy, jiffies = _machine_jiffies()
+            samples.append((time.time(), now_applied, sum(_proc_cpu_s(p.pid) for p in procs),
+                            _proc_cpu_s(broker_pid) if broker_pid else 0.0, busy, jiffies))
+            if now_applied > applied:
+                applied, last_progress = now_applied, time.monotonic()
+            elif time.monotonic() - last_progress > STALL_S:
+                raise BenchFailure(f"{label}, {consumers} processes: stalled at {applied:,} "
+                                   f"of {total:,} messages; logs in {logdir}")
+            for p, log_ in zip(procs, logs, strict=True):
+                if p.poll() is not None:
+                    raise BenchFailure(f"{label}: {log_.name} exited with {p.returncode}")
+            time.sleep(0.02)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        codes = []
+        for p in procs:
+            try:
+                codes.append(p.wait(timeout=60))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                codes.append(p.wait())
+        probe.dispose()
+
+    first, settled, assignments = _first_and_settled(logs, topic, partitions)
+    if first is None:
+        raise BenchFailure(f"{label}: no process logged an assignment")
+    done = samples[-1]
+    start = next((s for s in reversed(samples) if s[0] <= first), samples[0])
+    at_settle = next((s for s in reversed(samples) if settled is not None and s[0] <= settled),
+                     start)
+    totals: dict[str, int] = {}
+    for out in outs:
+        for k, v in _exit_summary(out).items():
+            totals[k] = totals.get(k, 0) + v
+    row = ProcsRow(
+        target=label, consumers=consumers, messages=total, seconds=done[0] - first,
+        settle_s=(settled - first) if settled is not None else float("nan"),
+        settled_messages=total - at_settle[1], ingest_cpu_s=done[2] - start[2],
+        broker_cpu_s=done[3] - start[3],
+        machine_busy=(done[4] - start[4]) / max(done[5] - start[5], 1),
+        assignments=assignments, totals=totals, problems=[])
+
+    # --- checks: every event once, the offsets at the log's ends, clean exits ----------
+    problems = row.problems
+    if any(codes):
+        problems.append(f"exit codes {codes} (logs in {logdir})")
+    if settled is None:
+        problems.append("the processes never held one generation's shares together")
+    counts = {
+        "events": count_sql("SELECT count(*) FROM {s}events"),
+        "dead_letters": count_sql("SELECT count(*) FROM {s}dead_letters"),
+        "skipped_messages": count_sql("SELECT count(*) FROM {s}skipped_messages"),
+    }
+    stored = _stored_offsets(url, group, topic)
+    if counts["events"] != work.event_rows:
+        problems.append(f"events has {counts['events']} rows, expected {work.event_rows}")
+    if totals.get("events") != work.event_rows:
+        problems.append(f"the processes inserted {totals.get('events')} events between them, "
+                        f"expected {work.event_rows} (each once)")
+    if counts["dead_letters"]:
+        problems.append(f"{counts['dead_letters']} dead letters")
+    if counts["skipped_messages"] != work.skipped:
+        problems.append(f"{counts['skipped_messages']} skipped, expected {work.skipped}")
+    if stored != end_offsets:
+        problems.append(f"stored offsets {stored} != end offsets {end_offsets}")
+    print(f"  {label}, {consumers} process(es): events rows {counts['events']:,} (expected "
+          f"{work.event_rows:,}), inserted by the processes {totals.get('events', 0):,}, "
+          f"re-read after rebalances {totals.get('stale', 0):,} stale + "
+          f"{totals.get('duplicates', 0):,} duplicate messages, offset conflicts "
+          f"{totals.get('offset_conflicts', 0)}, dead letters {counts['dead_letters']}, stored "
+          f"offsets {sum(stored.values()):,} of {total:,}, exits {codes}: "
+          f"{'OK' if not problems else 'FAILED: ' + '; '.join(problems)}", flush=True)
+    return row
+
+
 # --- PostgreSQL schema ---------------------------------------------------------------
 
 
@@ -552,6 +802,67 @@ def sqlite_file() -> Iterator[tuple[str, Callable[[str], int]]]:
 # --- main ----------------------------------------------------------------------------
 
 
+def print_procs_table(rows: Sequence[ProcsRow]) -> None:
+    head = ("target", "processes", "messages", "seconds", "msg/s", "speed-up", "settle s",
+            "msg/s settled", "speed-up settled", "ingest CPU s", "CPU per process",
+            "machine busy", "assignments")
+    base = {r.target: r for r in rows if r.consumers == 1}
+    body = []
+    for r in rows:
+        one = base.get(r.target)
+        body.append((
+            r.target, str(r.consumers), f"{r.messages:,}", f"{r.seconds:.2f}",
+            f"{r.rate:,.0f}", "-" if one is None else f"{r.rate / one.rate:.2f}",
+            f"{r.settle_s:.2f}", f"{r.settled_rate:,.0f}",
+            "-" if one is None else f"{r.settled_rate / one.settled_rate:.2f}",
+            f"{r.ingest_cpu_s:.1f}", f"{100 * r.ingest_cpu_s / r.seconds / r.consumers:.0f}%",
+            f"{100 * r.machine_busy:.0f}%", str(r.assignments),
+        ))
+    print(markdown_table(head, body))
+
+
+def consumers_mode(args: argparse.Namespace, consumers: Sequence[int], work: Workload,
+                   broker: EmbeddedBroker, topic: str, ends: dict[int, int],
+                   raw: Row) -> int:
+    """The ``--consumers`` runs: for each database, N processes for each N, then the table."""
+    rows: list[ProcsRow] = []
+    with tempfile.TemporaryDirectory(prefix="renown-bench-procs-") as tmp:
+        logdir = Path(tmp)
+        for n in consumers:
+            if not args.skip_pg:
+                with pg_schema(args.pg_url) as (url, _schema, count):
+                    rows.append(run_ingest_processes(
+                        "PostgreSQL", url, broker, topic, args.partitions, args.batch_size, n,
+                        work, ends, count, logdir))
+            if not args.skip_sqlite:
+                with sqlite_file() as (url, count):
+                    rows.append(run_ingest_processes(
+                        "SQLite", url, broker, topic, args.partitions, args.batch_size, n,
+                        work, ends, count, logdir))
+    rows.sort(key=lambda r: (r.target != "PostgreSQL", r.consumers))
+    print()
+    print(f"## Several renown ingest processes in one group ({work.messages:,} messages, "
+          f"{args.partitions} partitions, batch {args.batch_size}; raw consume "
+          f"{raw.rate:,.0f} msg/s)")
+    print()
+    print_procs_table(rows)
+    print()
+    print("seconds: from the first partition assignment to the stored offsets at every "
+          "partition's end; settle s: until every process held a share of one generation; "
+          "msg/s settled: the messages applied after that over the rest of the window; "
+          "machine busy: all cores, PostgreSQL and the broker included.")
+    keys = ("messages", "events", "duplicates", "stale", "offset_conflicts", "batches")
+    for r in rows:
+        print(f"- {r.target}, {r.consumers}: broker CPU {r.broker_cpu_s:.1f} s; the processes' "
+              "exit summaries, summed: " + ", ".join(f"{k} {r.totals.get(k, 0):,}" for k in keys))
+    failures = [f"{r.target}, {r.consumers} process(es): {p}" for r in rows for p in r.problems]
+    if failures:
+        print("\nFAILED:", *failures, sep="\n  ")
+        return 1
+    print("\nall checks passed")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000, help="messages to produce")
@@ -565,7 +876,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", metavar="FILE",
                         help="run the ingest paths under cProfile and write the stats to FILE "
                              "(the timings are then inflated by the profiler)")
+    parser.add_argument("--consumers", metavar="N,N,...",
+                        help="instead of the paths above: N `renown ingest` processes in one "
+                             "group for each N listed (e.g. 1,2,3; use --partitions 6)")
     args = parser.parse_args(argv)
+    consumers: list[int] = []
+    if args.consumers:
+        try:
+            consumers = [int(c) for c in args.consumers.split(",")]
+        except ValueError:
+            parser.error("--consumers takes a comma-separated list of counts, e.g. 1,2,3")
+        if not consumers or min(consumers) < 1 or max(consumers) > args.partitions:
+            parser.error("--consumers: each count from 1 to --partitions")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # "group_id is None: disabling auto-commit" for the raw consumer, which is what we want.
     logging.getLogger("kafka.coordinator.consumer").setLevel(logging.ERROR)
@@ -623,6 +945,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if listed != ends:  # a broker quirk (tansu 0.6), reported, not relied on
             print(f"note: the broker's ListOffsets(latest) says {dict(sorted(listed.items()))}, "
                   f"not the consumed {ends}; the checks use the consumed offsets")
+        if consumers:
+            return consumers_mode(args, consumers, work, broker, topic, ends, rows[0])
         note("raw consume, group subscribe")
         rows.append(raw_group(bootstrap, topic, n, args.batch_size, work.data_items))
 
