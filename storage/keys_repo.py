@@ -88,6 +88,22 @@ def _check(owner: str, role: str) -> None:
         raise InvalidKeyRequest(f"unknown role {role!r}; one of {', '.join(ROLES)}")
 
 
+def _add(
+    session: Session, prefix: str, secret: str, owner: str, role: str, now: datetime | None
+) -> ApiKey:
+    """The row of a key (its hash, never the key), flushed so that it has its id."""
+    key = ApiKey(
+        prefix=prefix,
+        secret_hash=hash_secret(secret),
+        owner=owner,
+        role=role,
+        created_at=now or _now(),
+    )
+    session.add(key)
+    session.flush()
+    return key
+
+
 def generate_secret() -> str:
     """A new key in Renown's format (``rk_`` and 32 random bytes), not stored anywhere."""
     return KEY_MARKER + secrets.token_urlsafe(_SECRET_BYTES)
@@ -120,16 +136,7 @@ def import_key(
                 "revoke it and import a new key to change its owner or role"
             )
         return known, False
-    key = ApiKey(
-        prefix=body[:PREFIX_LEN],
-        secret_hash=hash_secret(secret),
-        owner=owner,
-        role=role,
-        created_at=now or _now(),
-    )
-    session.add(key)
-    session.flush()
-    return key, True
+    return _add(session, body[:PREFIX_LEN], secret, owner, role, now), True
 
 
 def create_key(
@@ -145,16 +152,7 @@ def create_key(
         # stops a concurrent one.
         if session.scalar(select(ApiKey.id).where(ApiKey.prefix == prefix)) is None:
             break
-    key = ApiKey(
-        prefix=prefix,
-        secret_hash=hash_secret(secret),
-        owner=owner,
-        role=role,
-        created_at=now or _now(),
-    )
-    session.add(key)
-    session.flush()
-    return key, secret
+    return _add(session, prefix, secret, owner, role, now), secret
 
 
 def verify_key(session: Session, secret: str) -> ApiKey | None:

@@ -68,6 +68,15 @@ class Localnet:
         """The method of every transaction applied after the set-up (3 transactions)."""
         return [m for a in self.rpc.applied[3:] for m in a.methods]
 
+    def published_epoch(self) -> int | None:
+        """The latest epoch the contract holds (its ``get_latest_snapshot`` view)."""
+        reader = self.client(None)
+        try:
+            snap = reader.view("get_latest_snapshot", {})
+        finally:
+            reader.close()
+        return None if snap is None else int(snap["epoch"])
+
 
 def _py_near(url: str, account: str, key: KeyPair, use: Callable[[Account], Awaitable[T]]) -> T:
     """Run ``use`` with a started py-near Account (its own event loop), then shut it."""

@@ -54,8 +54,15 @@ def _reference_counts(
 
 
 def _ingest_process(
-    db_url: str, broker: EmbeddedBroker, topic: str, group: str, log: Path
+    db_url: str,
+    broker: EmbeddedBroker,
+    topic: str,
+    group: str,
+    log: Path,
+    until: tuple[str, ...] = ("--idle-exit", "6"),
 ) -> subprocess.Popen[bytes]:
+    """`renown -v ingest` in batches of 50 (so a kill lands mid-stream), exiting after 6 s
+    without messages by default; ``until=()``: until SIGTERM."""
     env = {
         **os.environ,
         "RENOWN_DATABASE_URL": db_url,
@@ -68,7 +75,7 @@ def _ingest_process(
     }
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "renown.cli", "-v", "ingest", "--idle-exit", "6"],
+            [sys.executable, "-m", "renown.cli", "-v", "ingest", *until],
             env=env,
             stdout=out,
             stderr=out,

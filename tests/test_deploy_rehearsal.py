@@ -83,6 +83,7 @@ from storage.uow import UnitOfWork
 from tests.conftest import PG_BASE_URL
 from tests.near_rpc_double import CHAIN_ID, ScriptedReceipt, ScriptedTx
 from tests.test_contract_e2e import CONTRACT, PUBLISHER, Localnet, localnet  # noqa: F401
+from tests.test_deploy import read_env_file
 from tests.worlds import apply_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,18 +109,6 @@ WAIT_S = 90.0  # per condition; generous, for a loaded 2-core machine
 
 
 # ----------------------------------------------------------------------------- compose
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines as compose reads an ``env_file`` (comments and blanks skipped)."""
-    values: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        key, sep, value = line.partition("=")
-        assert sep, f"{path.name}: not KEY=VALUE: {line!r}"
-        values[key.strip()] = value
-    return values
 
 
 def compose_services() -> dict[str, dict[str, Any]]:

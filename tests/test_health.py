@@ -158,13 +158,7 @@ def test_score_every_and_publish_every(
         with engine.connect() as conn:
             return sorted(int(e) for e in conn.execute(select(ScoreEpoch.epoch)).scalars())
 
-    def on_chain() -> int | None:
-        reader = localnet.client(None)
-        try:
-            snap = reader.view("get_latest_snapshot", {})
-        finally:
-            reader.close()
-        return None if snap is None else int(snap["epoch"])
+    on_chain = localnet.published_epoch
 
     score_port, publish_port = free_port(), free_port()
     env = _env(

@@ -50,13 +50,7 @@ def test_run_ingests_scores_on_a_schedule_and_publishes(
             top = conn.execute(select(func.max(Event.id))).scalar()
         return int(applied or 0), int(top or 0)
 
-    def on_chain_epoch() -> int | None:
-        reader = localnet.client(None)
-        try:
-            snap = reader.view("get_latest_snapshot", {})
-        finally:
-            reader.close()
-        return None if snap is None else int(snap["epoch"])
+    on_chain_epoch = localnet.published_epoch
 
     with EmbeddedBroker() as broker:
         topic = f"run-{uuid.uuid4().hex[:8]}"

@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -48,6 +46,7 @@ from simulate.world import PRESETS, generate
 from storage.db import make_engine
 from storage.models import ConsumerOffset
 from tests.test_crash_recovery import _counts, _reference_counts, _wait_for_events
+from tests.test_crash_recovery import _ingest_process as crash_ingest_process
 
 PARTITIONS = 6
 SETTLE_S = 90.0  # generous: a tansu rejoin takes 2-5 s, more on a loaded machine
@@ -99,20 +98,7 @@ def _ingest_process(
     db_url: str, broker: EmbeddedBroker, topic: str, group: str, log: Path
 ) -> subprocess.Popen[bytes]:
     """`renown -v ingest` until SIGTERM (batches of 50, so a kill lands mid-stream)."""
-    env = {
-        **os.environ,
-        "RENOWN_DATABASE_URL": db_url,
-        "RENOWN_KAFKA_BOOTSTRAP": broker.bootstrap,
-        "RENOWN_TOPIC": topic,
-        "RENOWN_GROUP_ID": group,
-        "RENOWN_BATCH_SIZE": "50",
-        "RENOWN_SESSION_TIMEOUT_MS": "3000",
-        "RENOWN_HEARTBEAT_INTERVAL_MS": "1000",
-    }
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "renown.cli", "-v", "ingest"], env=env, stdout=out, stderr=out
-        )
+    return crash_ingest_process(db_url, broker, topic, group, log, until=())
 
 
 def _stored_offsets(engine: Engine, group: str, topic: str) -> dict[int, int]:
