@@ -61,6 +61,7 @@ log = logging.getLogger("renown.chain.source")
 
 
 Keyed = tuple[str, dict[str, Any]]  # (Kafka key, EVENTS.md message)
+GAP_RETRIES = 3  # re-reads of the heights before a block that does not follow the last
 
 
 class ChainSourceError(RuntimeError):
@@ -245,8 +246,8 @@ class ChainSource:
 
     def _block_of(self, block_hash: str) -> BlockInfo:
         info = self._block_cache.get(block_hash)
-        if info is None:
-            info = self._info(self._call("block", {"block_id": block_hash}))
+        if info is None:  # a final receipt's block: a lagging node may not have it yet
+            info = self._info(self._call("block", {"block_id": block_hash}, permanent_after=3))
         return info
 
     # ------------------------------------------------------------------ one block
@@ -317,6 +318,8 @@ class ChainSource:
             log.warning("no cursor %s and no start height: following from the head, %d",
                         name, head.height)  # fmt: skip
         self.progress.height = last_height
+        last_real = last_height  # the height of the block last_hash names
+        gaps = 0  # consecutive failed continuity checks
         pending = 0  # messages sent since the cursor was last saved
         unsaved: BlockInfo | None = None
         head = self.final_head()
@@ -343,11 +346,26 @@ class ChainSource:
                 info = self._info(block)
                 prev = str(block["header"].get("prev_hash"))
                 if last_hash is not None and prev != last_hash:
-                    raise ChainGap(
-                        f"block {height} ({info.hash}) follows {prev}, not the last block "
-                        f"read ({last_hash}): the RPC node lacks blocks in between (use an "
-                        "archival node for old heights, docs/chain.md)"
-                    )
+                    # A height answered UNKNOWN_BLOCK was not a skipped one. A lagging node
+                    # behind a load balancer does that for recent blocks: read the heights
+                    # since the last block again, a few times, before calling it a gap.
+                    gaps += 1
+                    if gaps > GAP_RETRIES:
+                        raise ChainGap(
+                            f"block {height} ({info.hash}) follows {prev}, not the last block "
+                            f"read ({last_hash}): the RPC node lacks blocks in between (use an "
+                            "archival node for old heights, docs/chain.md)"
+                        )
+                    wait = self.backoff.next_wait()
+                    log.warning("block %d does not follow block %d: reading the heights in "
+                                "between again in %.1f s", height, last_real, wait)  # fmt: skip
+                    self.progress.skipped_heights -= height - 1 - last_real
+                    self.progress.retries += 1
+                    last_height = last_real
+                    if self.stop.wait(wait):
+                        raise InterruptedError("stopped while waiting to re-read a gap")
+                    continue
+                gaps = 0
                 messages = self.messages_of(block)
                 for key, message in messages:
                     self.send(key, message)
@@ -355,6 +373,7 @@ class ChainSource:
                 self.progress.messages += len(messages)
                 self.progress.blocks += 1
                 last_height, last_hash, unsaved = height, info.hash, info
+                last_real = height
                 self.progress.height = height
                 if self.progress.blocks % self.batch_blocks == 0 or height >= target:
                     self._commit(name, unsaved, head.height, pending)

@@ -62,7 +62,8 @@ What it models:
   each block height asked for beside the final height at that moment.
 * **Fault injection and inspection**: ``faults[method]`` is a queue of failures the next
   requests for ``method`` meet: ``"429"`` (HTTP 429 with ``Retry-After: 0``), ``"500"``
-  (HTTP 500), ``"timeout"`` (JSON-RPC ``TIMEOUT_ERROR``); ``drop_after`` drops the HTTP
+  (HTTP 500), ``"timeout"`` (JSON-RPC ``TIMEOUT_ERROR``); ``lagging[height]``: the next n
+  requests for that block by height answer ``UNKNOWN_BLOCK``; ``drop_after`` drops the HTTP
   connection, without an answer, right after a chosen transaction was applied (the client
   sees the node vanish mid-call, like a publisher killed after its transaction landed);
   ``applied`` lists every applied transaction, ``refused`` every refused one.
@@ -533,6 +534,9 @@ class NearRpcDouble:
         self.final_lag = 0
         self.faults: dict[str, list[str]] = {}
         self.block_requests: list[tuple[int, int]] = []  # (height asked, final height)
+        # height -> how many more times `block` by that height answers UNKNOWN_BLOCK, as a
+        # node lagging behind a load balancer does for blocks it has not got yet
+        self.lagging: dict[int, int] = {}
         self.requests: dict[str, int] = {}
         self._scripted: dict[str, _ScriptedRecord] = {}
         self._chunks: dict[str, dict[str, Any]] = {}
@@ -704,6 +708,9 @@ class NearRpcDouble:
             return self.latest
         if isinstance(block_id, int):
             self.block_requests.append((block_id, self.final.height))
+            if self.lagging.get(block_id, 0) > 0:  # a lagging node: not there yet
+                self.lagging[block_id] -= 1
+                block_id = f"{block_id} (lagging)"
         block = None
         if isinstance(block_id, int):
             block = next((b for b in self.blocks if b.height == block_id), None)

@@ -337,6 +337,23 @@ def test_a_node_missing_blocks_is_an_error_not_a_gap() -> None:
     assert "t" not in cursors.saved  # nothing after the gap is taken for read
 
 
+def test_a_lagging_node_is_read_again_not_taken_for_a_gap() -> None:
+    """Behind a load balancer, a node that lags answers UNKNOWN_BLOCK for a block that
+    exists: the next block does not follow the last one read, so the heights in between
+    are read again (twice here) instead of skipped or called a gap."""
+    chain = scripted_chain(rounds=1)
+    rpc = chain.rpc
+    rpc.lagging[rpc.blocks[3].height] = 2
+    sink = ListSink()
+    with rpc.running() as url:
+        progress = source(url, sink, MemoryCursors()).run(
+            "t", start_height=rpc.blocks[1].height, to_height=rpc.final.height
+        )
+    assert as_expected(sink.sent) == chain.expected_messages()
+    assert progress.skipped_heights == 2  # the two NEAR really skipped, counted once
+    assert progress.retries == 2 and rpc.lagging[rpc.blocks[3].height] == 0
+
+
 def test_events_of_tx_keeps_only_successful_receipts_of_the_contracts() -> None:
     """The rule on NEAR's shape alone, without a node (a status as the RPC gives it)."""
     rpc = NearRpcDouble(NearEmulator())
