@@ -76,10 +76,12 @@ class JsonRpc:
                 f"NEAR RPC {self.url}: rate limited (HTTP 429)",
                 _seconds(response.headers.get("Retry-After")),
             )
-        if response.status_code >= 500:
+        if response.status_code >= 500 or response.status_code == 408:
+            # 5xx: the node or its proxy failed; 408: some nodes and proxies answer a
+            # request that timed out (a wait_until that took too long) this way.
             raise ChainUnavailable(f"NEAR RPC {self.url}: HTTP {response.status_code}")
         if response.status_code != 200:
-            # 401/403/404: a wrong URL or a provider that wants a key: not worth retrying.
+            # 401/403/404...: a wrong URL or a provider that wants a key: not worth retrying.
             raise RpcError(
                 method,
                 {"name": "HTTP", "message": f"HTTP {response.status_code}: {response.text[:200]}"},

@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -62,6 +63,7 @@ log = logging.getLogger("renown.chain.source")
 
 Keyed = tuple[str, dict[str, Any]]  # (Kafka key, EVENTS.md message)
 GAP_RETRIES = 3  # re-reads of the heights before a block that does not follow the last
+BEAT_S = 5.0  # a waiting loop tells the health probe it is alive this often
 
 
 class ChainSourceError(RuntimeError):
@@ -161,7 +163,8 @@ class Backoff:
 
     def next_wait(self, at_least: float | None = None) -> float:
         self.attempt += 1
-        wait = self.rng.uniform(self.base, min(self.cap, self.base * 2**self.attempt))
+        # the exponent capped: after hours of failures 2**attempt would overflow a float
+        wait = self.rng.uniform(self.base, min(self.cap, self.base * 2 ** min(self.attempt, 30)))
         return max(wait, at_least or 0.0)
 
     def reset(self) -> None:
@@ -204,6 +207,25 @@ class ChainSource:
     progress: Progress = field(default_factory=Progress)
     _block_cache: dict[str, BlockInfo] = field(default_factory=dict)
     _flush_failed: bool = False
+    # The gap and finality loops wait between successful calls, which reset `backoff`:
+    # each has its own, reset only when that loop is over.
+    _gap_backoff: Backoff = field(init=False)
+    _final_backoff: Backoff = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._gap_backoff = Backoff(self.backoff.base, self.backoff.cap)
+        self._final_backoff = Backoff(self.backoff.base, self.backoff.cap)
+
+    def _sleep(self, seconds: float) -> bool:
+        """Wait ``seconds`` unless stopped (True then), telling the health probe every few
+        seconds that the loop is alive: a long back-off is waiting, not hanging."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self.stop.wait(min(left, BEAT_S)):
+                return True
+            if self.heartbeat is not None:
+                self.heartbeat(self.progress)
+        return self.stop.is_set()
 
     # ------------------------------------------------------------------ RPC with retries
 
@@ -232,7 +254,7 @@ class ChainSource:
                 wait, why = self.backoff.next_wait(), str(exc)
             self.progress.retries += 1
             log.warning("%s failed (%s); retrying in %.1f s", method, why, wait)
-            if self.stop.wait(wait):
+            if self._sleep(wait):
                 raise InterruptedError("stopped while waiting to retry")
 
     def final_head(self) -> BlockInfo:
@@ -281,15 +303,21 @@ class ChainSource:
     def _final_status(self, tx_hash: str, signer_id: str) -> dict[str, Any]:
         """The transaction's outcome once every receipt of it is final (never before)."""
         params = {"tx_hash": tx_hash, "sender_account_id": signer_id, "wait_until": "FINAL"}
+        started, waits = time.monotonic(), 0
         while True:
             status = self._call("EXPERIMENTAL_tx_status", params, permanent_after=5)
             if status.get("final_execution_status") == "FINAL":
+                self._final_backoff.reset()
                 return dict(status)
-            wait = self.backoff.next_wait()
+            wait = self._final_backoff.next_wait()
+            waits += 1
             self.progress.retries += 1
-            log.info("tx %s not final yet (%s); asking again in %.1f s", tx_hash,
-                     status.get("final_execution_status"), wait)  # fmt: skip
-            if self.stop.wait(wait):
+            # INFO at first (a receipt a block or two behind is normal), WARNING once it
+            # lasts: a node that never says FINAL would otherwise stall the source silently.
+            level = logging.WARNING if time.monotonic() - started > 60 else logging.INFO
+            log.log(level, "tx %s not final yet (%s, %d waits); asking again in %.1f s",
+                    tx_hash, status.get("final_execution_status"), waits, wait)  # fmt: skip
+            if self._sleep(wait):
                 raise InterruptedError("stopped while waiting for a final outcome")
 
     # ------------------------------------------------------------------ the loop
@@ -326,11 +354,13 @@ class ChainSource:
         self.progress.head = head.height
         try:
             while not self.stop.is_set():
-                target = head.height if to_height is None else min(to_height, head.height)
-                if last_height >= target:
-                    if to_height is not None and last_height >= to_height:
-                        break
-                    if self.stop.wait(self.poll_s):
+                if to_height is not None and last_real >= to_height:
+                    break  # the range is read (a block past its end confirmed the skips)
+                # A range whose last heights answered UNKNOWN_BLOCK reads on past its end
+                # until a block confirms those heights were skipped (checked, not used).
+                end = head.height if to_height is None else min(to_height, head.height)
+                if last_height >= head.height:  # caught up with the final head: wait
+                    if self._sleep(self.poll_s):
                         break
                     head = self.final_head()
                     self.progress.head = head.height
@@ -341,31 +371,41 @@ class ChainSource:
                 if block is None:
                     self.progress.skipped_heights += 1
                     last_height = height
-                    self.progress.height = height
+                    self.progress.height = min(height, to_height or height)
                     continue
                 info = self._info(block)
-                prev = str(block["header"].get("prev_hash"))
-                if last_hash is not None and prev != last_hash:
-                    # A height answered UNKNOWN_BLOCK was not a skipped one. A lagging node
-                    # behind a load balancer does that for recent blocks: read the heights
-                    # since the last block again, a few times, before calling it a gap.
+                header = block["header"]
+                prev = str(header.get("prev_hash"))
+                prev_height = header.get("prev_height")
+                if (last_hash is not None and prev != last_hash) or (
+                    prev_height is not None and int(prev_height) > last_real
+                ):
+                    # A height answered UNKNOWN_BLOCK was not a skipped one (the block's
+                    # parent is at or after it). A lagging node behind a load balancer does
+                    # that for recent blocks: read the heights since the last block again,
+                    # a few times, before calling it a gap. On a new cursor or a backfill,
+                    # prev_height catches it even before any hash is known.
                     gaps += 1
                     if gaps > GAP_RETRIES:
                         raise ChainGap(
-                            f"block {height} ({info.hash}) follows {prev}, not the last block "
-                            f"read ({last_hash}): the RPC node lacks blocks in between (use an "
-                            "archival node for old heights, docs/chain.md)"
+                            f"block {height} ({info.hash}) follows block {prev_height} "
+                            f"({prev}), not the last block read ({last_real}, {last_hash}): "
+                            "the RPC node lacks blocks in between (use an archival node for "
+                            "old heights, docs/chain.md)"
                         )
-                    wait = self.backoff.next_wait()
+                    wait = self._gap_backoff.next_wait()
                     log.warning("block %d does not follow block %d: reading the heights in "
                                 "between again in %.1f s", height, last_real, wait)  # fmt: skip
                     self.progress.skipped_heights -= height - 1 - last_real
                     self.progress.retries += 1
                     last_height = last_real
-                    if self.stop.wait(wait):
+                    if self._sleep(wait):
                         raise InterruptedError("stopped while waiting to re-read a gap")
                     continue
                 gaps = 0
+                self._gap_backoff.reset()
+                if to_height is not None and height > to_height:
+                    break  # past the range: it only confirmed the range's last skips
                 messages = self.messages_of(block)
                 for key, message in messages:
                     self.send(key, message)
@@ -375,7 +415,10 @@ class ChainSource:
                 last_height, last_hash, unsaved = height, info.hash, info
                 last_real = height
                 self.progress.height = height
-                if self.progress.blocks % self.batch_blocks == 0 or height >= target:
+                if self.progress.blocks % self.batch_blocks == 0 or height >= end:
+                    if height < head.height:  # catching up: the head for the lag metrics
+                        head = self.final_head()
+                        self.progress.head = head.height
                     self._commit(name, unsaved, head.height, pending)
                     pending, unsaved = 0, None
                 if self.on_progress is not None:
@@ -399,8 +442,8 @@ class ChainSource:
             return  # Kafka refused messages: they must be read again, not skipped
         try:
             self._commit(name, block, head, added)
-        except Exception:  # not fatal: the replay after a restart covers these blocks
-            log.exception("could not save the cursor at %d on the way out", block.height)
+        except Exception as exc:  # not fatal: the replay after a restart covers these blocks
+            log.error("could not save the cursor at %d on the way out: %s", block.height, exc)
 
     def _commit(self, name: str, block: BlockInfo, head: int, added: int) -> None:
         try:

@@ -45,6 +45,8 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int) -> bool:
         return True
     except TopicAlreadyExistsError:
         return False
+    except KafkaError as exc:  # e.g. the broker went away, or topic creation not allowed
+        raise ProduceError(f"cannot create the topic {topic!r} at {bootstrap}: {exc}") from exc
     finally:
         admin.close()
 

@@ -154,7 +154,13 @@ def health_probe(settings: Settings, process: str) -> Iterator[Health]:
     health = Health(process, stale_after_s=settings.health_stale_s)
     server = None
     if settings.health_port is not None:
-        server = serve_health(health, settings.health_host, settings.health_port)
+        try:
+            server = serve_health(health, settings.health_host, settings.health_port)
+        except OSError as exc:  # the port taken, the address not this machine's
+            raise NotConfigured(
+                f"cannot serve /healthz on {settings.health_host}:{settings.health_port} "
+                f"(RENOWN_HEALTH_HOST/RENOWN_HEALTH_PORT): {exc.strerror or exc}"
+            ) from None
     try:
         yield health
     finally:
@@ -387,13 +393,13 @@ def build_publisher(settings: Settings, db: Database, client: ChainClient) -> Pu
 
 
 @contextmanager
-def _cursor_write(db: Database) -> Iterator[None]:
+def _cursor_db(db: Database) -> Iterator[None]:
     try:
         yield
     except OperationalError as exc:
         # The source stops; its restart replays the blocks since the last saved cursor.
         raise DatabaseUnavailable(
-            f"cannot save the chain cursor in {db.url}: {str(exc.orig).strip()}"
+            f"cannot read or save the chain cursor in {db.url}: {str(exc.orig).strip()}"
         ) from exc
 
 
@@ -406,7 +412,7 @@ class DatabaseCursors:
     db: Database
 
     def load(self, name: str) -> tuple[int, str | None] | None:
-        with UnitOfWork(self.db.sessions) as uow:
+        with _cursor_db(self.db), UnitOfWork(self.db.sessions) as uow:
             state = chain_repo.get_cursor(uow.session, name)
         return None if state is None else (state.height, state.block_hash)
 
@@ -420,7 +426,7 @@ class DatabaseCursors:
         head_height: int | None,
         added_messages: int,
     ) -> None:
-        with _cursor_write(self.db), UnitOfWork(self.db.writer_sessions) as uow:
+        with _cursor_db(self.db), UnitOfWork(self.db.writer_sessions) as uow:
             chain_repo.save_cursor(
                 uow.session, name, height=height, block_hash=block_hash,
                 block_timestamp=block_timestamp, head_height=head_height,
@@ -429,7 +435,7 @@ class DatabaseCursors:
             uow.commit()
 
     def save_head(self, name: str, head_height: int) -> None:
-        with _cursor_write(self.db), UnitOfWork(self.db.writer_sessions) as uow:
+        with _cursor_db(self.db), UnitOfWork(self.db.writer_sessions) as uow:
             chain_repo.save_head(uow.session, name, head_height, now=datetime.now(UTC))
             uow.commit()
 

@@ -109,13 +109,18 @@ def cmd_keys(args: argparse.Namespace) -> int:
             print(NOT_STORED, file=sys.stderr)
         elif args.keys_action == "import":
             with UnitOfWork(db.writer_sessions) as uow:  # all or none: a bad line, no key
-                done = [
-                    (*keys_repo.import_key(uow.session, owner, role, secret), line)
-                    for line, owner, role, secret in entries
-                ]
+                done = []
+                for line, owner, role, secret in entries:
+                    try:
+                        done.append((*keys_repo.import_key(uow.session, owner, role, secret),
+                                     line))  # fmt: skip
+                    except keys_repo.InvalidKeyRequest as exc:
+                        raise keys_repo.InvalidKeyRequest(f"{args.file}:{line}: {exc}") from None
                 uow.commit()
             for key, created, line in done:
                 state = "registered" if created else "already registered"
+                if key.revoked_at is not None:  # a file line does not bring a key back
+                    state = "revoked (still refused; remove the line)"
                 print(f"line {line}: {state} as API key #{key.id} ({key.owner}, {key.role})")
             print(f"{sum(c for _, c, _ in done)} new key(s), {len(done)} in the file")
         elif args.keys_action == "list":
@@ -164,7 +169,17 @@ def _read_key_file(path: str) -> list[tuple[int, str, str, str]]:
             raise keys_repo.InvalidKeyRequest(
                 f"{path}:{number}: expected 'owner role key', got {len(parts)} field(s)"
             )
-        out.append((number, parts[0], parts[1], parts[2]))
+        owner, role, secret = parts
+        # Checked here, without quoting a field: fields in the wrong order would otherwise
+        # put the key itself into the error message (and the log that keeps it).
+        try:
+            keys_repo.check_owner_and_role(owner, role)
+        except keys_repo.InvalidKeyRequest:
+            raise keys_repo.InvalidKeyRequest(
+                f"{path}:{number}: expected 'owner role key': the owner a name (letters, "
+                f"digits, ._@+-), the role one of {', '.join(ROLES)}, then the key"
+            ) from None
+        out.append((number, owner, role, secret))
     return out  # none is fine: a deployment's key file before its first client
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "ApiKeyError",
     "InvalidKeyRequest",
     "KeyNotFound",
+    "check_owner_and_role",
     "create_key",
     "display_prefix",
     "generate_secret",
@@ -78,7 +79,7 @@ def display_prefix(key: ApiKey) -> str:
     return f"{KEY_MARKER}{key.prefix}…"
 
 
-def _check(owner: str, role: str) -> None:
+def check_owner_and_role(owner: str, role: str) -> None:
     if not _OWNER_RE.match(owner):
         raise InvalidKeyRequest(
             f"owner {owner!r} is not a valid name: 1-64 characters of letters, digits and "
@@ -116,7 +117,7 @@ def import_key(
     so that a deployment's keys live in its secrets and the database only holds their
     hashes. Idempotent: the same key, owner and role again is ``(row, False)``; the same
     key for another owner or role, or another key with the same prefix, is refused."""
-    _check(owner, role)
+    check_owner_and_role(owner, role)
     body = secret[len(KEY_MARKER) :]
     if not secret.startswith(KEY_MARKER) or not _BODY_RE.match(body):
         raise InvalidKeyRequest(
@@ -144,7 +145,7 @@ def create_key(
 ) -> tuple[ApiKey, str]:
     """A new key for ``owner`` with ``role``: the row (flushed, so it has its id) and the
     key, which exists nowhere else once the caller has shown it."""
-    _check(owner, role)
+    check_owner_and_role(owner, role)
     while True:
         secret = generate_secret()
         prefix = secret[len(KEY_MARKER) : len(KEY_MARKER) + PREFIX_LEN]

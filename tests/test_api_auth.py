@@ -479,14 +479,19 @@ def test_renown_keys_generate_and_import_from_a_secret_file(
     for content, message in [
         (f"new.near reader {third}\nacme.near admin {first}\n", "as #1 for acme.near"),
         (f"new.near reader {third}\nbroken line\n", "bad.txt:2: expected 'owner role key'"),
-        (f"new.near reader {third}\nx reader rk_short\n", "not a Renown API key"),
+        (f"new.near reader {third}\nx reader rk_short\n", "bad.txt:2: not a Renown API key"),
+        (f"new.near reader {third}\nalice {third} reader\n", "bad.txt:2: expected 'owner role"),
+        (f"new.near reader {third}\n{third} alice reader\n", "bad.txt:2: expected 'owner role"),
     ]:
         bad.write_text(content)
         code, _, err = run("import", "--file", str(bad))
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
-        assert third not in err and first not in err
+        assert third not in err and first not in err and third[3:] not in err
     with UnitOfWork(make_session_factory(engine)) as uow:  # all or none: `third` not stored
         assert keys_repo.verify_key(uow.session, third) is None
+    code, out, _ = run("revoke", "1")  # a revoked key stays refused, whatever the file says
+    code, out, _ = run("import", "--file", str(keys))
+    assert code == 0 and "line 2: revoked (still refused" in out
     code, _, err = run("import", "--file", str(tmp_path / "missing.txt"))
     assert code == 2 and "cannot read" in err
     bad.write_text("# owner role key: none yet\n")  # a deployment's file before any client

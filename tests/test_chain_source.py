@@ -354,6 +354,38 @@ def test_a_lagging_node_is_read_again_not_taken_for_a_gap() -> None:
     assert progress.retries == 2 and rpc.lagging[rpc.blocks[3].height] == 0
 
 
+def test_a_new_cursor_on_missing_blocks_is_a_gap_not_skipped_heights() -> None:
+    """No hash to compare yet (a new cursor, a backfill): a node that lacks the first
+    blocks (garbage-collected) answers UNKNOWN_BLOCK as for skipped heights; the first
+    block it has names its parent's height, at or after the start: a gap."""
+    chain = scripted_chain(rounds=1)
+    rpc = chain.rpc
+    rpc.lagging[rpc.blocks[1].height] = 100  # never there
+    sink, cursors = ListSink(), MemoryCursors()
+    with rpc.running() as url, pytest.raises(ChainGap, match="lacks blocks"):
+        source(url, sink, cursors).run(
+            "t", start_height=rpc.blocks[1].height, to_height=rpc.final.height
+        )
+    assert sink.sent == [] and cursors.saved == {}
+
+
+def test_a_range_ending_on_unknown_heights_is_confirmed_past_its_end() -> None:
+    """The last height of a backfill answers UNKNOWN_BLOCK (a lagging node): the source
+    reads on past the range until a block shows whether that height was skipped; here
+    it was not, so it is read again and its events produced."""
+    chain = scripted_chain(rounds=1)
+    rpc = chain.rpc
+    last = rpc.blocks[1].height
+    rpc.lagging[last] = 2
+    sink, cursors = ListSink(), MemoryCursors()
+    with rpc.running() as url:
+        progress = source(url, sink, cursors).run("t", start_height=last, to_height=last)
+    want = [m for m, o in zip(chain.expected_messages(), chain.origins, strict=True) if o == 1]
+    assert as_expected(sink.sent) == want and want
+    assert progress.retries == 2 and progress.blocks == 1
+    assert cursors.saved["t"] == (last, rpc.blocks[1].hash)  # the range's end, not past it
+
+
 def test_events_of_tx_keeps_only_successful_receipts_of_the_contracts() -> None:
     """The rule on NEAR's shape alone, without a node (a status as the RPC gives it)."""
     rpc = NearRpcDouble(NearEmulator())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -198,3 +199,19 @@ def test_every_is_checked(tmp_path: Path, command: list[str]) -> None:
                           capture_output=True, timeout=60)  # fmt: skip
     assert proc.returncode == 2
     assert "--every" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_taken_health_port_is_one_clear_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    subprocess.run([sys.executable, "-m", "renown.cli", "--database-url", url, "db", "upgrade"],
+                   check=True, capture_output=True)  # fmt: skip
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        env = _env(RENOWN_DATABASE_URL=url, RENOWN_SEEDS="a.near", RENOWN_HEALTH_PORT=str(port))
+        proc = subprocess.run([sys.executable, "-m", "renown.cli", "score", "--every", "5"],
+                              env=env, text=True, capture_output=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2
+    assert f"cannot serve /healthz on 127.0.0.1:{port}" in proc.stderr
+    assert "Traceback" not in proc.stderr
