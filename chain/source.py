@@ -297,15 +297,25 @@ class ChainSource:
                     continue
                 self.progress.transactions += 1
                 status = self._final_status(str(tx["hash"]), str(tx["signer_id"]))
-                messages.extend(events_of_tx(status, self.contracts, self._block_of))
+                if status:
+                    messages.extend(events_of_tx(status, self.contracts, self._block_of))
         return messages
 
     def _final_status(self, tx_hash: str, signer_id: str) -> dict[str, Any]:
-        """The transaction's outcome once every receipt of it is final (never before)."""
+        """The transaction's outcome once every receipt of it is final (never before);
+        empty for a transaction the chunk included but that was invalid to apply."""
         params = {"tx_hash": tx_hash, "sender_account_id": signer_id, "wait_until": "FINAL"}
         started, waits = time.monotonic(), 0
         while True:
-            status = self._call("EXPERIMENTAL_tx_status", params, permanent_after=5)
+            try:
+                status = self._call("EXPERIMENTAL_tx_status", params, permanent_after=5)
+            except RpcError as exc:
+                if exc.cause != "INVALID_TRANSACTION":
+                    raise
+                # A chunk may include a transaction that turns out invalid when applied
+                # (nonce, balance): it never ran, so it has no receipts and no events.
+                log.warning("tx %s in a final chunk is invalid (%s): no events", tx_hash, exc)
+                return {}
             if status.get("final_execution_status") == "FINAL":
                 self._final_backoff.reset()
                 return dict(status)

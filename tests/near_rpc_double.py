@@ -400,6 +400,7 @@ class ScriptedTx:
     receipts: tuple[ScriptedReceipt, ...] = ()
     shard: int = 0
     method: str = "act"
+    invalid: bool = False  # included in its chunk, then invalid when applied
 
 
 @dataclass
@@ -768,6 +769,8 @@ class NearRpcDouble:
             known = copy.deepcopy(self._tx(params if isinstance(params, list) else [tx_hash]))
             known["receipts"] = []
             return known
+        if record.tx.invalid:  # nearcore: RpcTransactionError::InvalidTransaction
+            raise _invalid_tx({"InvalidNonce": {"tx_nonce": 1, "ak_nonce": 1}})
         final_index = self.blocks.index(self.final)
         last = record.block_index + max([r.delay for r in record.tx.receipts] or [0])
         if last > final_index:

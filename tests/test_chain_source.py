@@ -386,6 +386,29 @@ def test_a_range_ending_on_unknown_heights_is_confirmed_past_its_end() -> None:
     assert cursors.saved["t"] == (last, rpc.blocks[1].hash)  # the range's end, not past it
 
 
+def test_a_transaction_invalid_when_applied_has_no_events() -> None:
+    """Chunks may include a transaction that is invalid when applied: its status is
+    INVALID_TRANSACTION; it never ran, so no events, and the source goes on."""
+    rpc = NearRpcDouble(NearEmulator())
+    chain = Chain(rpc)
+    a = "alice.near"
+    chain.block([
+        ScriptedTx(a, MARKET, (ScriptedReceipt(MARKET, a, (ev("vote_cast", vote(a, "b.near")),)),),
+                   invalid=True),
+        ScriptedTx("bob.near", MARKET, (ScriptedReceipt(MARKET, "bob.near",
+                                                        (ev("vote_cast", vote("bob.near", a)),)),)),
+    ])  # fmt: skip
+    chain.expected = [e for e in chain.expected if e[1] != a]  # the script's view: none
+    chain.block()
+    sink = ListSink()
+    with rpc.running() as url:
+        progress = source(url, sink, MemoryCursors()).run(
+            "t", start_height=rpc.blocks[1].height, to_height=rpc.final.height
+        )
+    assert as_expected(sink.sent) == chain.expected_messages()
+    assert [k for k, _ in sink.sent] == ["bob.near"] and progress.transactions == 2
+
+
 def test_events_of_tx_keeps_only_successful_receipts_of_the_contracts() -> None:
     """The rule on NEAR's shape alone, without a node (a status as the RPC gives it)."""
     rpc = NearRpcDouble(NearEmulator())
