@@ -503,14 +503,7 @@ def run_ingest_path(label: str, url: str, bootstrap: str, topic: str, partitions
             ).all())
         row.extra["counts"] = counts
         row.extra["data_items"] = work.data_items
-        if counts["events"] != work.event_rows:
-            problems.append(f"events has {counts['events']} rows, expected {work.event_rows}")
-        if counts["dead_letters"]:
-            problems.append(f"{counts['dead_letters']} dead letters")
-        if counts["skipped_messages"] != work.skipped:
-            problems.append(f"{counts['skipped_messages']} skipped, expected {work.skipped}")
-        if stored != end_offsets:
-            problems.append(f"stored offsets {stored} != end offsets {end_offsets}")
+        problems.extend(_table_problems(counts, work, stored, end_offsets))
         row.extra["problems"] = problems
         print(
             f"  {label}: events rows {counts['events']:,} (expected {work.event_rows:,} from "
@@ -578,7 +571,7 @@ def _machine_jiffies() -> tuple[int, int]:
     return total - values[3] - values[4], total
 
 
-def _log_assignments(path: Path, topic: str) -> list[tuple[float, int, frozenset[int]]]:
+def log_assignments(path: Path, topic: str) -> list[tuple[float, int, frozenset[int]]]:
     """(wall time, generation, partitions) of every assignment a process logged.
 
     The generation is the one kafka-python logged joining just before: each process's
@@ -601,7 +594,7 @@ def _first_and_settled(logs: Sequence[Path], topic: str, partitions: int
     """The first assignment's time; the time every process first held a share of one
     generation, the shares covering each partition once; how many assignments in all."""
     events = sorted((stamp, i, gen, share) for i, log_ in enumerate(logs)
-                    for stamp, gen, share in _log_assignments(log_, topic))
+                    for stamp, gen, share in log_assignments(log_, topic))
     first = next((stamp for stamp, _, _, share in events if share), None)
     latest: dict[int, tuple[int, frozenset[int]]] = {}
     for stamp, i, gen, share in events:
@@ -621,6 +614,22 @@ def _exit_summary(path: Path) -> dict[str, int]:
             values = (float(v.replace(",", "")) for v in lines[i + 2].split())
             return {k: round(v) for k, v in zip(line.split(), values, strict=True)}
     return {}
+
+
+def _table_problems(counts: dict[str, int], work: Workload, stored: dict[int, int],
+                    end_offsets: dict[int, int]) -> list[str]:  # fmt: skip
+    """The database after a run, against the workload: every event once, nothing dead or
+    skipped that should not be, the stored offsets at every partition's end."""
+    problems = []
+    if counts["events"] != work.event_rows:
+        problems.append(f"events has {counts['events']} rows, expected {work.event_rows}")
+    if counts["dead_letters"]:
+        problems.append(f"{counts['dead_letters']} dead letters")
+    if counts["skipped_messages"] != work.skipped:
+        problems.append(f"{counts['skipped_messages']} skipped, expected {work.skipped}")
+    if stored != end_offsets:
+        problems.append(f"stored offsets {stored} != end offsets {end_offsets}")
+    return problems
 
 
 def _stored_offsets(url: str, group: str, topic: str) -> dict[int, int]:
@@ -736,17 +745,10 @@ def run_ingest_processes(label: str, url: str, broker: EmbeddedBroker, topic: st
         "skipped_messages": count_sql("SELECT count(*) FROM {s}skipped_messages"),
     }
     stored = _stored_offsets(url, group, topic)
-    if counts["events"] != work.event_rows:
-        problems.append(f"events has {counts['events']} rows, expected {work.event_rows}")
+    problems.extend(_table_problems(counts, work, stored, end_offsets))
     if totals.get("events") != work.event_rows:
         problems.append(f"the processes inserted {totals.get('events')} events between them, "
                         f"expected {work.event_rows} (each once)")
-    if counts["dead_letters"]:
-        problems.append(f"{counts['dead_letters']} dead letters")
-    if counts["skipped_messages"] != work.skipped:
-        problems.append(f"{counts['skipped_messages']} skipped, expected {work.skipped}")
-    if stored != end_offsets:
-        problems.append(f"stored offsets {stored} != end offsets {end_offsets}")
     print(f"  {label}, {consumers} process(es): events rows {counts['events']:,} (expected "
           f"{work.event_rows:,}), inserted by the processes {totals.get('events', 0):,}, "
           f"re-read after rebalances {totals.get('stale', 0):,} stale + "

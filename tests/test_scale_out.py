@@ -22,9 +22,7 @@ the bug; see docs/performance.md, "Several ingest processes (issue 7)".
 
 from __future__ import annotations
 
-import ast
 import json
-import re
 import signal
 import subprocess
 import time
@@ -39,6 +37,7 @@ from kafka import TopicPartition
 from kafka.partitioner.default import murmur2
 from sqlalchemy import Engine, select
 
+from bench.ingest import log_assignments
 from ingest.consumer import IngestLoop
 from ingest.produce import ensure_topic, make_producer, produce
 from renown.broker import EmbeddedBroker
@@ -50,24 +49,14 @@ from tests.test_crash_recovery import _ingest_process as crash_ingest_process
 
 PARTITIONS = 6
 SETTLE_S = 90.0  # generous: a tansu rejoin takes 2-5 s, more on a loaded machine
-JOINED = re.compile(r"Successfully joined group \S+ <Generation (-?\d+) ")
-ASSIGNED = "partitions assigned: "
 
 Share = tuple[int, frozenset[int]]  # (generation, partitions of the test's topic)
 
 
 def _assignments(log: Path, topic: str) -> list[Share]:
-    """Every assignment a process logged, in order, with the generation it belongs to."""
-    out: list[Share] = []
-    generation = -1
-    for line in log.read_text(errors="replace").splitlines():
-        joined = JOINED.search(line)
-        if joined:
-            generation = int(joined.group(1))
-        elif ASSIGNED in line:
-            pairs = ast.literal_eval(line.split(ASSIGNED, 1)[1].strip())
-            out.append((generation, frozenset(p for t, p in pairs if t == topic)))
-    return out
+    """Every assignment a process logged, in order, with the generation it belongs to
+    (the benchmark's reader of the same log lines, without the time stamps)."""
+    return [(generation, share) for _, generation, share in log_assignments(log, topic)]
 
 
 def _settled(logs: list[Path], topic: str, after: int, procs: list[Any]) -> Share:
