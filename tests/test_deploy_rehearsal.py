@@ -41,7 +41,6 @@ timings, and networking between containers.
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
@@ -64,6 +63,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 from sqlalchemy import create_engine, func, select, text
 
+from bench.ingest import log_assignments
 from ingest.produce import ensure_topic
 from renown.broker import EmbeddedBroker, free_port
 from simulate.world import PRESETS, generate
@@ -287,12 +287,7 @@ def healthz(port: int) -> tuple[int, Any] | None:
 
 def assignments(proc: Proc, topic: str) -> list[set[int]]:
     """Every "partitions assigned" line of an ingest process's log, in order."""
-    out = []
-    for line in proc.err.read_text(errors="replace").splitlines():
-        if "partitions assigned: " in line:
-            pairs = ast.literal_eval(line.split("partitions assigned: ", 1)[1].strip())
-            out.append({p for t, p in pairs if t == topic})
-    return out
+    return [set(share) for _, _, share in log_assignments(proc.err, topic)]
 
 
 # ----------------------------------------------------------------------------- the test
